@@ -1,0 +1,204 @@
+"""Load, override, default and validate YAML option files.
+
+Errors are OptionError (one line, exit code 2) naming the full key path.
+"""
+import copy
+import difflib
+import math
+import os
+import re
+
+import yaml
+
+from ..utils.errors import OptionError
+from .schema import DATASET, DATASETS_KEY, GENERAL, REQUIRED, SECTIONS
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def read_yaml(path):
+    """Parse a YAML file safely; syntax errors name the file, line and column."""
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as err:
+        raise OptionError(f"{path}: cannot read option file ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise OptionError(f"{path}{where}: invalid YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise OptionError(f"{path}: expected a mapping of options at the top level")
+    return data
+
+
+def parse_override(text):
+    """'a.b.c=value' -> (['a', 'b', 'c'], value typed by YAML rules)."""
+    if "=" not in text:
+        raise OptionError(f"--set {text}: expected key=value, e.g. --set train.niter=100")
+    key, raw = text.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise OptionError(f"--set {text}: empty key part")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return parts, value
+
+
+def apply_overrides(raw, overrides):
+    for text in overrides or []:
+        parts, value = parse_override(text)
+        node = raw
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                raise OptionError(f"--set {text}: {where} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return raw
+
+
+def _suggest(key, valid, prefix):
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+    if not close:
+        lowered = {k.lower(): k for k in valid}
+        close = [lowered[key.lower()]] if key.lower() in lowered else []
+    hint = f"; did you mean {prefix}{close[0]}?" if close else f"; valid keys: {', '.join(sorted(valid))}"
+    return f"{prefix}{key}: unknown option{hint}"
+
+
+def _type_name(value):
+    return "null" if value is None else type(value).__name__
+
+
+def _coerce(value, spec, path):
+    """Return value converted to spec.kind, or raise naming expected and actual type."""
+    if value is None:
+        if not spec.nullable:
+            raise OptionError(f"{path}: must not be null (expected {spec.kind})")
+        return None
+    kind = spec.kind
+    if kind.startswith("list["):
+        item_kind = kind[5:-1]
+        items = value if isinstance(value, (list, tuple)) else [value]
+        item_spec = type(spec)(item_kind, None, "", nullable=False)
+        return [_coerce(v, item_spec, f"{path}[{i}]") for i, v in enumerate(items)]
+    if kind == "any":
+        return value
+    if isinstance(value, str) and kind in ("int", "float") and _NUMBER.match(value.strip()):
+        value = float(value)  # YAML 1.1 reads 1e-4 as a string
+    if kind == "bool" and isinstance(value, bool):
+        return value
+    if kind == "str" and isinstance(value, str):
+        return value
+    if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind == "int" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+            raise OptionError(f"{path}: expected int, got float {value}")
+        return int(value)
+    raise OptionError(f"{path}: expected {kind}, got {_type_name(value)} ({value!r})")
+
+
+def _validate_table(raw, table, prefix, check_required):
+    if not isinstance(raw, dict):
+        raise OptionError(f"{prefix.rstrip('.')}: expected a section (mapping), got {_type_name(raw)}")
+    for key in raw:
+        if key not in table:
+            raise OptionError(_suggest(str(key), table, prefix))
+    resolved = {}
+    for key, spec in table.items():
+        path = f"{prefix}{key}"
+        if key in raw:
+            value = _coerce(raw[key], spec, path)
+            if spec.choices is not None and value is not None and value not in spec.choices:
+                choices = ", ".join(str(c) for c in spec.choices)
+                raise OptionError(f"{path}: {value!r} is not one of {choices}")
+        elif spec.default is REQUIRED:
+            if check_required:
+                raise OptionError(f"{path}: required option is missing")
+            value = None
+        else:
+            value = copy.deepcopy(spec.default)
+        resolved[key] = value
+    return resolved
+
+
+def validate(raw, phase="train"):
+    """Defaults applied and every key checked; returns a new plain dict."""
+    valid_top = list(GENERAL) + list(SECTIONS) + [DATASETS_KEY]
+    for key in raw:
+        if key not in valid_top:
+            raise OptionError(_suggest(str(key), valid_top, ""))
+    general_raw = {k: v for k, v in raw.items() if k in GENERAL}
+    opt = _validate_table(general_raw, GENERAL, "", check_required=True)
+    if opt["model"] == "edl":
+        opt["model"] = "srgan"
+    for section, table in SECTIONS.items():
+        present = raw.get(section) is not None
+        required = present or (phase == "train" and section == "train")
+        opt[section] = _validate_table(raw.get(section) or {}, table, f"{section}.", required)
+    datasets_raw = raw.get(DATASETS_KEY) or {}
+    if not isinstance(datasets_raw, dict):
+        raise OptionError(f"{DATASETS_KEY}: expected a mapping of dataset names to sections")
+    opt[DATASETS_KEY] = {}
+    for name, section in datasets_raw.items():
+        dataset_phase(str(name))
+        opt[DATASETS_KEY][str(name)] = _validate_table(section or {}, DATASET, f"{DATASETS_KEY}.{name}.", True)
+    if opt["network_G"]["upscale"] is None:
+        opt["network_G"]["upscale"] = opt["scale"]
+    elif opt["network_G"]["upscale"] != opt["scale"]:
+        raise OptionError(f"network_G.upscale: {opt['network_G']['upscale']} differs from scale {opt['scale']}")
+    if opt["crop_border"] is None:
+        opt["crop_border"] = opt["scale"]
+    if phase == "train":
+        _check_training(opt)
+    return opt
+
+
+def _check_training(opt):
+    datasets = opt[DATASETS_KEY]
+    if not any(dataset_phase(name) == "train" for name in datasets):
+        raise OptionError("datasets.train: required training dataset is missing")
+    for name, ds in datasets.items():
+        if dataset_phase(name) == "train":
+            if ds["GT_size"] % opt["scale"]:
+                raise OptionError(f"datasets.{name}.GT_size: {ds['GT_size']} is not a multiple of scale {opt['scale']}")
+            if ds["aug"] == "noise" and not ds["noise_data"]:
+                raise OptionError(f"datasets.{name}.noise_data: required when aug is noise")
+        if ds["mode"] == "LQGT" and not ds["dataroot_GT"]:
+            raise OptionError(f"datasets.{name}.dataroot_GT: required for mode LQGT")
+
+
+def dataset_phase(name):
+    """Official convention: the dataset's key says its phase (train, val, test_1, ...)."""
+    lowered = name.lower()
+    for phase in ("train", "val", "test"):
+        if lowered.startswith(phase):
+            return phase
+    raise OptionError(f"datasets.{name}: dataset names must start with train, val or test")
+
+
+def load_options(path, overrides=None, phase="train"):
+    """Read path, apply `--set` overrides, fill defaults and validate."""
+    raw = read_yaml(path)
+    raw = apply_overrides(raw, overrides)
+    opt = validate(raw, phase=phase)
+    opt["opt_path"] = os.path.abspath(path)
+    return opt
+
+
+def dump_options(opt):
+    """Resolved options as YAML text (key order kept)."""
+    clean = {k: v for k, v in opt.items() if k != "opt_path"}
+    return yaml.safe_dump(clean, sort_keys=False, default_flow_style=None)

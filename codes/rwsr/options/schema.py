@@ -1,0 +1,160 @@
+"""Every option key: its type, default and meaning.
+
+This table is the single source of truth: the loader validates against it and
+`python -m rwsr.options.doc` prints the README's option reference from it.
+Keys of the official RWSR-EDL option files keep their names and meanings.
+"""
+from dataclasses import dataclass, field
+from typing import Any, Optional, Tuple
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One option: kind is 'int', 'float', 'bool', 'str', 'list[int]', 'list[float]' or 'any'."""
+
+    kind: str
+    default: Any
+    doc: str
+    choices: Optional[Tuple[Any, ...]] = None
+    nullable: bool = True
+    aliases: Tuple[str, ...] = field(default_factory=tuple)
+
+
+def _opt(kind, default, doc, choices=None, nullable=True):
+    return Opt(kind, default, doc, tuple(choices) if choices else None, nullable)
+
+
+GENERAL = {
+    "name": _opt("str", REQUIRED, "experiment name: experiments/<name>/ and results/<name>/", nullable=False),
+    "use_tb_logger": _opt("bool", False, "write TensorBoard logs to tb_logger/<name>"),
+    "model": _opt("str", "srgan", "sr: L1 pre-training; srgan (alias edl): the EDL GAN model",
+                  choices=("sr", "srgan", "edl")),
+    "distortion": _opt("str", "sr", "kept for official option files; only 'sr'", choices=("sr",)),
+    "scale": _opt("int", 4, "super-resolution factor", choices=(2, 4), nullable=False),
+    "gpu_ids": _opt("list[int]", None, "GPUs to use (official files); sets CUDA_VISIBLE_DEVICES when not launched by torchrun"),
+    "suffix": _opt("str", None, "suffix appended to saved result names (test)"),
+    "crop_border": _opt("int", None, "border cropped before PSNR/SSIM; null means scale"),
+    "device": _opt("str", "auto", "auto (CUDA when available), cpu or cuda", choices=("auto", "cpu", "cuda")),
+}
+
+DATASET = {
+    "name": _opt("str", None, "dataset name used in logs and result folders"),
+    "mode": _opt("str", "LQGT", "LQGT: HR/LR pairs; LR: LR images only (test)", choices=("LQGT", "LR")),
+    "aug": _opt("str", None, "'noise': inject real noise patches into LR training batches", choices=("noise",)),
+    "noise_data": _opt("str", None, "folder of noise patches (preprocess/collect_noise.py)"),
+    "dataroot_GT": _opt("str", None, "HR folder or .lmdb"),
+    "dataroot_LQ": _opt("str", None, "LR folder or .lmdb; null makes LR on the fly with MATLAB bicubic"),
+    "dataroot_LR": _opt("str", None, "LR folder for mode LR (test)"),
+    "train_list": _opt("str", None, "NGDC training list (preprocess/ngdc.py) replacing the folder listing"),
+    "use_shuffle": _opt("bool", True, "shuffle training samples every epoch"),
+    "n_workers": _opt("int", 2, "data loader worker processes per process (per GPU)", nullable=False),
+    "batch_size": _opt("int", 16, "total batch size over all processes", nullable=False),
+    "GT_size": _opt("int", 128, "HR crop size for training (LR crop is GT_size/scale)", nullable=False),
+    "use_flip": _opt("bool", True, "random horizontal flips (training)"),
+    "use_rot": _opt("bool", True, "random 90-degree rotations and vertical flips (training)"),
+    "color": _opt("str", "RGB", "RGB, or Y to train/test on luma only", choices=("RGB", "Y")),
+}
+
+NETWORK_G = {
+    "which_model_G": _opt("str", "RRDBNet", "RRDBNet: EDL dual-branch generator; RRDB: plain ESRGAN RRDBNet",
+                          choices=("RRDBNet", "RRDB"), nullable=False),
+    "in_nc": _opt("int", 3, "input channels", nullable=False),
+    "out_nc": _opt("int", 3, "output channels", nullable=False),
+    "nf": _opt("int", 64, "trunk feature channels", nullable=False),
+    "nb": _opt("int", 23, "number of RRDB blocks", nullable=False),
+    "gc": _opt("int", 32, "growth channels inside dense blocks", nullable=False),
+    "upscale": _opt("int", None, "upscale factor; null means the top-level scale"),
+    "global_residual": _opt("bool", False, "add the bicubic-upsampled input to the L1 branch (not in the official network)"),
+}
+
+NETWORK_D = {
+    "which_model_D": _opt("str", "NLayerDiscriminator", "NLayerDiscriminator (PatchGAN) or discriminator_vgg_128",
+                          choices=("NLayerDiscriminator", "discriminator_vgg_128"), nullable=False),
+    "in_nc": _opt("int", 3, "input channels", nullable=False),
+    "nf": _opt("int", 64, "base feature channels", nullable=False),
+    "nlayer": _opt("int", 3, "strided layers of the PatchGAN", nullable=False),
+    "sync_bn": _opt("bool", False, "synchronise BatchNorm statistics across processes (DDP)"),
+}
+
+PATH = {
+    "pretrain_model_G": _opt("str", None, "generator weights to start from"),
+    "pretrain_model_D": _opt("str", None, "discriminator weights to start from"),
+    "strict_load": _opt("bool", True, "require every key of the network in the loaded weights"),
+    "resume_state": _opt("str", None, "training state (.state) to resume from"),
+    "results_root": _opt("str", "results", "test results go to <results_root>/<name>/<dataset>"),
+    "experiments_root": _opt("str", "experiments", "training outputs go to <experiments_root>/<name>"),
+    "tb_logger_root": _opt("str", "tb_logger", "TensorBoard logs go to <tb_logger_root>/<name>"),
+    "pretrained_backbones": _opt("str", None, "folder holding vgg19-dcbb9e9d.pth / alexnet-owt-7be5be79.pth; null: torch hub cache"),
+}
+
+TRAIN = {
+    "lr_G": _opt("float", 1e-4, "generator learning rate", nullable=False),
+    "weight_decay_G": _opt("float", 0.0, "generator weight decay"),
+    "beta1_G": _opt("float", 0.9, "Adam beta1 (G)"),
+    "beta2_G": _opt("float", 0.999, "Adam beta2 (G)"),
+    "lr_D": _opt("float", 1e-4, "discriminator learning rate"),
+    "weight_decay_D": _opt("float", 0.0, "discriminator weight decay"),
+    "beta1_D": _opt("float", 0.9, "Adam beta1 (D)"),
+    "beta2_D": _opt("float", 0.999, "Adam beta2 (D)"),
+    "lr_scheme": _opt("str", "MultiStepLR", "MultiStepLR (with optional restarts) or CosineAnnealingLR_Restart",
+                      choices=("MultiStepLR", "MultiStepLR_Restart", "CosineAnnealingLR_Restart")),
+    "niter": _opt("int", REQUIRED, "total training iterations", nullable=False),
+    "warmup_iter": _opt("int", -1, "linear warm-up iterations; -1 for none"),
+    "lr_steps": _opt("list[int]", [], "MultiStepLR milestones (iterations)"),
+    "lr_gamma": _opt("float", 0.5, "MultiStepLR decay factor"),
+    "restarts": _opt("list[int]", None, "iterations at which the schedule restarts"),
+    "restart_weights": _opt("list[float]", None, "learning-rate multipliers at each restart"),
+    "T_period": _opt("list[int]", None, "cosine periods (CosineAnnealingLR_Restart)"),
+    "eta_min": _opt("float", 1e-7, "minimum learning rate of the cosine schedule"),
+    "pixel_criterion": _opt("str", "l1", "pixel loss on the L1 branch y_1", choices=("l1", "l2", "charbonnier")),
+    "pixel_weight": _opt("float", 1e-2, "pixel loss weight; 0 disables"),
+    "feature_criterion": _opt("str", "l1", "VGG feature distance (l1, l2) or lpips", choices=("l1", "l2", "lpips")),
+    "feature_weight": _opt("float", 1.0, "feature loss weight; 0 disables"),
+    "feature_layer": _opt("str", "conv5_4", "VGG19 layer (before its ReLU) for the feature loss"),
+    "feature_pretrained": _opt("bool", True, "false: random VGG/LPIPS weights (smoke tests, CPU demo only)"),
+    "gan_type": _opt("str", "ragan", "adversarial loss", choices=("gan", "ragan", "lsgan", "wgan-gp")),
+    "gan_weight": _opt("float", 5e-3, "adversarial loss weight; 0 disables D"),
+    "gp_weight": _opt("float", 10.0, "gradient penalty weight (wgan-gp)"),
+    "cr_weight": _opt("float", None, "accepted from official files; unused, as in the official code"),
+    "exclusion_weight": _opt("float", 0.0, "exclusionary gradient loss weight (project's formulation; 0 = official)"),
+    "exclusion_scales": _opt("int", 3, "number of scales of the exclusionary loss"),
+    "D_update_ratio": _opt("int", 1, "update G every D_update_ratio iterations"),
+    "D_init_iters": _opt("int", 0, "iterations training only D at the start"),
+    "manual_seed": _opt("int", None, "seed of every random generator; null picks one and logs it"),
+    "val_freq": _opt("int", 5000, "validate every val_freq iterations"),
+    "ema_decay": _opt("float", 0.0, "EMA of G weights (e.g. 0.999); 0 disables"),
+    "grad_clip": _opt("float", 0.0, "clip gradient norm of G and D; 0 disables"),
+    "amp": _opt("str", None, "mixed precision on CUDA: fp16 (GradScaler) or bf16; null for fp32",
+                choices=("fp16", "bf16")),
+    "channels_last": _opt("bool", False, "channels_last memory format on CUDA"),
+}
+
+LOGGER = {
+    "print_freq": _opt("int", 100, "log a line every print_freq iterations"),
+    "save_checkpoint_freq": _opt("int", 5000, "save networks and training state every N iterations"),
+    "keep_last": _opt("int", 5, "training states and checkpoints to keep; 0 keeps all"),
+    "save_format": _opt("str", "pth", "generator checkpoint format", choices=("pth", "safetensors")),
+}
+
+TEST = {
+    "tile": _opt("int", 0, "tile size on the LR image; 0 processes whole images"),
+    "tile_pad": _opt("int", 16, "overlap around each tile (LR pixels)"),
+    "ensemble": _opt("bool", False, "x8 self-ensemble (flips and rotations)"),
+    "back_projection": _opt("bool", False, "iterative back-projection of the output (official option)"),
+    "half": _opt("bool", False, "fp16 inference on CUDA"),
+    "save_ext": _opt("str", "png", "output image format", choices=("png", "jpg")),
+}
+
+SECTIONS = {
+    "network_G": NETWORK_G,
+    "network_D": NETWORK_D,
+    "path": PATH,
+    "train": TRAIN,
+    "logger": LOGGER,
+    "test": TEST,
+}
+
+# `datasets` maps free names (train, val, test_1, ...) to DATASET tables.
+DATASETS_KEY = "datasets"

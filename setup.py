@@ -1,0 +1,21 @@
+from setuptools import find_packages, setup
+
+with open("requirements.txt") as handle:
+    requirements = [line.strip() for line in handle if line.strip() and not line.startswith("#")]
+
+setup(
+    name="rwsr",
+    version="0.1.0",
+    description="Real-world super-resolution by exclusionary dual-learning (RWSR-EDL) in PyTorch",
+    package_dir={"": "codes"},
+    packages=find_packages("codes"),
+    python_requires=">=3.9",
+    install_requires=[r for r in requirements if r not in ("pytest",)],
+    extras_require={"dev": ["pytest"]},
+    entry_points={
+        "console_scripts": [
+            "rwsr-train=rwsr.cli.train:main",
+            "rwsr-test=rwsr.cli.test:main",
+        ]
+    },
+)

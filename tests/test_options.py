@@ -1,0 +1,178 @@
+import glob
+import os
+
+import pytest
+import yaml
+
+from conftest import REPO, assert_one_line_error, run_script
+from rwsr.options import load_options, validate
+from rwsr.options.doc import option_reference
+from rwsr.utils.errors import OptionError
+
+OPTION_FILES = sorted(glob.glob(os.path.join(REPO, "options", "**", "*.yml"), recursive=True))
+
+
+def phase_of(path):
+    return "test" if os.path.basename(path).startswith("test") else "train"
+
+
+def write_yaml(tmp_path, data, name="opt.yml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return str(path)
+
+
+def minimal_train(**overrides):
+    data = {"name": "unit", "model": "srgan", "scale": 4,
+            "datasets": {"train": {"mode": "LQGT", "dataroot_GT": "hr", "dataroot_LQ": "lr"}},
+            "train": {"niter": 10}}
+    data.update(overrides)
+    return data
+
+
+@pytest.mark.parametrize("path", OPTION_FILES, ids=lambda p: os.path.relpath(p, REPO))
+def test_shipped_option_files_validate(path):
+    opt = load_options(path, phase=phase_of(path))
+    assert opt["name"]
+    assert opt["network_G"]["upscale"] == opt["scale"]
+
+
+def test_official_files_are_shipped():
+    names = {os.path.basename(p) for p in OPTION_FILES}
+    assert {"train_ntire.yml", "train_aim.yml", "test_df2k.yml"} <= names
+
+
+def test_official_values_are_typed():
+    opt = load_options(os.path.join(REPO, "options/df2k/train_ntire.yml"))
+    assert opt["train"]["val_freq"] == 2500 and isinstance(opt["train"]["val_freq"], int)
+    assert opt["logger"]["save_checkpoint_freq"] == 2500
+    assert opt["train"]["lr_G"] == pytest.approx(1e-4)
+    assert opt["train"]["cr_weight"] == pytest.approx(1e-3)
+    assert opt["train"]["lr_steps"] == [10000, 30000, 50000, 80000, 120000]
+    assert opt["datasets"]["train"]["batch_size"] == 16
+    # defaults filled in
+    assert opt["network_G"]["gc"] == 32
+    assert opt["train"]["exclusion_weight"] == 0.0
+    assert opt["crop_border"] == 4
+
+
+def test_unknown_key_suggests_closest(tmp_path):
+    data = minimal_train()
+    data["train"]["pixel_weigth"] = 1
+    with pytest.raises(OptionError) as err:
+        validate(data)
+    assert str(err.value) == "train.pixel_weigth: unknown option; did you mean train.pixel_weight?"
+
+
+def test_unknown_nested_dataset_key(tmp_path):
+    data = minimal_train()
+    data["datasets"]["train"]["GT_szie"] = 128
+    with pytest.raises(OptionError, match=r"datasets\.train\.GT_szie: unknown option; did you mean datasets\.train\.GT_size\?"):
+        validate(data)
+
+
+def test_unknown_top_level_key():
+    with pytest.raises(OptionError, match=r"^netwrok_G: unknown option; did you mean network_G\?"):
+        validate(dict(minimal_train(), netwrok_G={}))
+
+
+def test_wrong_type_names_key_expected_and_actual():
+    data = minimal_train()
+    data["train"]["niter"] = "many"
+    with pytest.raises(OptionError, match=r"train\.niter: expected int, got str"):
+        validate(data)
+    data["train"]["niter"] = 10.5
+    with pytest.raises(OptionError, match=r"train\.niter: expected int, got float"):
+        validate(data)
+    data["train"]["niter"] = 10
+    data["use_tb_logger"] = "yes please"
+    with pytest.raises(OptionError, match=r"use_tb_logger: expected bool, got str"):
+        validate(data)
+
+
+def test_bad_choice_lists_valid_values():
+    data = minimal_train()
+    data["network_G"] = {"which_model_G": "SwinIR"}
+    with pytest.raises(OptionError, match=r"network_G\.which_model_G: 'SwinIR' is not one of RRDBNet, RRDB"):
+        validate(data)
+
+
+def test_missing_required_key():
+    data = minimal_train()
+    del data["train"]["niter"]
+    with pytest.raises(OptionError, match=r"^train\.niter: required option is missing$"):
+        validate(data)
+    data = minimal_train()
+    del data["name"]
+    with pytest.raises(OptionError, match=r"^name: required option is missing$"):
+        validate(data)
+
+
+def test_yaml_float_without_dot_is_accepted():
+    data = minimal_train()
+    data["train"]["lr_G"] = "2e-4"  # how YAML 1.1 reads an unquoted 2e-4
+    assert validate(data)["train"]["lr_G"] == pytest.approx(2e-4)
+
+
+def test_edl_is_an_alias_of_srgan():
+    assert validate(minimal_train(model="edl"))["model"] == "srgan"
+
+
+def test_option_reference_lists_every_section():
+    text = option_reference()
+    for key in ("train.pixel_weight", "datasets.<name>.GT_size", "network_G.global_residual", "path.pretrained_backbones"):
+        assert f"`{key}`" in text
+
+
+def test_cli_unknown_key_one_line_exit_2(tmp_path):
+    data = minimal_train()
+    data["train"]["pixel_weigth"] = 1
+    result = run_script("codes/train.py", "-opt", write_yaml(tmp_path, data), "--dry_run")
+    assert_one_line_error(result, "train.pixel_weigth: unknown option; did you mean train.pixel_weight?", code=2)
+
+
+def test_cli_invalid_yaml_names_file_line_column(tmp_path):
+    path = tmp_path / "broken.yml"
+    path.write_text("name: x\ntrain:\n  niter: [1, 2\n  lr_G: 1\n")
+    result = run_script("codes/train.py", "-opt", str(path), "--dry_run")
+    assert_one_line_error(result, str(path), "invalid YAML", code=2)
+    assert ":4:" in result.stderr or ":3:" in result.stderr
+
+
+def test_cli_missing_required_and_wrong_type(tmp_path):
+    data = minimal_train()
+    del data["train"]["niter"]
+    result = run_script("codes/train.py", "-opt", write_yaml(tmp_path, data), "--dry_run")
+    assert_one_line_error(result, "train.niter: required option is missing", code=2)
+    result = run_script("codes/train.py", "-opt", write_yaml(tmp_path, minimal_train()), "--dry_run",
+                        "--set", "train.niter=abc")
+    assert_one_line_error(result, "train.niter: expected int, got str", code=2)
+
+
+def test_cli_set_overrides_are_typed(tmp_path):
+    (tmp_path / "hr").mkdir()
+    (tmp_path / "lr").mkdir()
+    path = write_yaml(tmp_path, minimal_train())
+    opt = load_options(path, ["train.niter=100", "datasets.train.batch_size=4", "train.lr_G=2e-4",
+                              "use_tb_logger=true", "train.lr_steps=[10, 20]"])
+    assert opt["train"]["niter"] == 100
+    assert opt["datasets"]["train"]["batch_size"] == 4
+    assert opt["train"]["lr_G"] == pytest.approx(2e-4)
+    assert opt["use_tb_logger"] is True
+    assert opt["train"]["lr_steps"] == [10, 20]
+    with pytest.raises(OptionError, match=r"train\.nitre: unknown option; did you mean train\.niter\?"):
+        load_options(path, ["train.nitre=5"])
+
+
+def test_dry_run_checks_input_paths(tmp_path):
+    data = minimal_train()
+    data["datasets"]["train"]["dataroot_GT"] = str(tmp_path / "hr")
+    data["datasets"]["train"]["dataroot_LQ"] = str(tmp_path / "missing_lr")
+    (tmp_path / "hr").mkdir()
+    path = write_yaml(tmp_path, data)
+    result = run_script("codes/train.py", "-opt", path, "--dry_run")
+    assert_one_line_error(result, "datasets.train.dataroot_LQ", "missing_lr", code=2)
+    (tmp_path / "missing_lr").mkdir()
+    result = run_script("codes/train.py", "-opt", path, "--dry_run")
+    assert result.returncode == 0, result.stderr
+    assert not os.path.exists(os.path.join(REPO, "experiments", "unit"))
