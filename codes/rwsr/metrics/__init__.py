@@ -1,0 +1,3 @@
+"""Image quality metrics: PSNR, SSIM (RGB and Y) and LPIPS."""
+from .lpips_metric import create_lpips_metric  # noqa: F401
+from .psnr_ssim import calculate_psnr, calculate_ssim, rgb_to_y  # noqa: F401
