@@ -1,0 +1,45 @@
+"""Build generators and discriminators from `network_G` / `network_D` option dicts."""
+import torch
+
+from ..utils.errors import RwsrError
+from .discriminators import DiscriminatorVGG128, NLayerDiscriminator
+from .rrdbnet import EDLRRDBNet, RRDBNet
+
+GENERATORS = ("RRDBNet", "RRDB")
+DISCRIMINATORS = ("NLayerDiscriminator", "discriminator_vgg_128")
+
+
+def _which(opt, key, valid):
+    name = opt.get(key)
+    if name not in valid:
+        raise RwsrError(f"{key}: unknown network {name!r}; valid names: {', '.join(valid)}")
+    return name
+
+
+def build_generator(opt):
+    """`RRDBNet`: EDL dual-branch generator (forward -> (y, y_p, y_1)); `RRDB`: plain ESRGAN (-> y)."""
+    name = _which(opt, "which_model_G", GENERATORS)
+    common = dict(in_nc=opt.get("in_nc", 3), out_nc=opt.get("out_nc", 3), nf=opt.get("nf", 64),
+                  nb=opt.get("nb", 23), gc=opt.get("gc", 32),
+                  upscale=opt.get("upscale") or opt.get("scale") or 4)
+    if name == "RRDB":
+        if opt.get("global_residual"):
+            raise RwsrError("network_G.global_residual applies only to which_model_G: RRDBNet")
+        return RRDBNet(**common)
+    return EDLRRDBNet(**common, global_residual=bool(opt.get("global_residual", False)))
+
+
+def build_discriminator(opt):
+    name = _which(opt, "which_model_D", DISCRIMINATORS)
+    if name == "NLayerDiscriminator":
+        net = NLayerDiscriminator(in_nc=opt.get("in_nc", 3), nf=opt.get("nf", 64), nlayer=opt.get("nlayer", 3))
+    else:
+        net = DiscriminatorVGG128(in_nc=opt.get("in_nc", 3), nf=opt.get("nf", 64))
+    if opt.get("sync_bn") and torch.distributed.is_available() and torch.distributed.is_initialized():
+        net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
+    return net
+
+
+def generator_output(out):
+    """The SR image y from either generator's forward output."""
+    return out[0] if isinstance(out, (tuple, list)) else out

@@ -1,0 +1,79 @@
+"""ESRGAN's RRDBNet and the dual-branch EDL generator built on it."""
+from torch import nn
+from torch.nn import functional as F
+
+from ..utils.errors import RwsrError
+from .blocks import RRDB, ResidualBlock, conv3x3
+
+SUPPORTED_SCALES = (2, 4)
+
+
+def check_scale(scale):
+    if scale not in SUPPORTED_SCALES:
+        raise RwsrError(f"network_G.upscale: {scale} is not supported; RRDBNet upsamples by 2 or 4")
+    return scale
+
+
+class RRDBNet(nn.Module):
+    """Plain ESRGAN generator (`which_model_G: RRDB`): forward returns the SR image y."""
+
+    def __init__(self, in_nc=3, out_nc=3, nf=64, nb=23, gc=32, upscale=4):
+        super().__init__()
+        self.upscale = check_scale(upscale)
+        self.conv_first = conv3x3(in_nc, nf)
+        self.RRDB_trunk = nn.Sequential(*[RRDB(nf, gc) for _ in range(nb)])
+        self.trunk_conv = conv3x3(nf, nf)
+        # One nearest-neighbour 2x step per conv; x2 models simply have no upconv2.
+        self.upconv1 = conv3x3(nf, nf)
+        if upscale == 4:
+            self.upconv2 = conv3x3(nf, nf)
+        self.HRconv = conv3x3(nf, nf)
+        self.conv_last = conv3x3(nf, out_nc)
+        self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
+
+    def upconvs(self):
+        return [self.upconv1] + ([self.upconv2] if self.upscale == 4 else [])
+
+    def reconstruct(self, x):
+        """LR input -> SR image through trunk, upsampling and the last two convolutions."""
+        fea = self.conv_first(x)
+        fea = fea + self.trunk_conv(self.RRDB_trunk(fea))
+        for conv in self.upconvs():
+            fea = self.lrelu(conv(F.interpolate(fea, scale_factor=2, mode="nearest")))
+        return self.conv_last(self.lrelu(self.HRconv(fea)))
+
+    def forward(self, x):
+        return self.reconstruct(x)
+
+
+class EDLRRDBNet(RRDBNet):
+    """RWSR-EDL generator (`which_model_G: RRDBNet`): forward returns (y, y_p, y_1).
+
+    The trunk's output `mid` feeds a softmax mask M (over nf channels) and two branches:
+    y_p = tail_conv1(M * branch1(mid)) for the perceptual/adversarial losses and
+    y_1 = tail_conv2((1 - M) * branch2(mid)) for the L1 loss; y = y_p + y_1.
+    """
+
+    def __init__(self, in_nc=3, out_nc=3, nf=64, nb=23, gc=32, upscale=4, global_residual=False):
+        super().__init__(in_nc, out_nc, nf, nb, gc, upscale)
+        if global_residual and in_nc != out_nc:
+            raise RwsrError(f"network_G.global_residual needs in_nc == out_nc, got {in_nc} and {out_nc}")
+        self.global_residual = global_residual
+        self.branch1 = self._head_stack(out_nc, nf)
+        self.branch2 = self._head_stack(out_nc, nf)
+        self.sm = nn.Sequential(*self._head_stack(out_nc, nf), nn.Softmax(dim=1))
+        self.tail_conv1 = conv3x3(nf, out_nc)
+        self.tail_conv2 = conv3x3(nf, out_nc)
+
+    @staticmethod
+    def _head_stack(in_channels, nf):
+        return nn.Sequential(ResidualBlock(in_channels, nf), ResidualBlock(nf, nf), ResidualBlock(nf, nf))
+
+    def forward(self, x):
+        mid = self.reconstruct(x)
+        mask = self.sm(mid)
+        y_p = self.tail_conv1(mask * self.branch1(mid))
+        y_1 = self.tail_conv2((1 - mask) * self.branch2(mid))
+        if self.global_residual:
+            y_1 = y_1 + F.interpolate(x, scale_factor=self.upscale, mode="bicubic", align_corners=False)
+        return y_p + y_1, y_p, y_1
