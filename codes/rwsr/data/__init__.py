@@ -1,0 +1,34 @@
+"""Training and test data: datasets, loaders, sampler and the noise pool.
+
+`build_dataset(dataset_opt, opt, phase)` picks the dataset for `mode`;
+`build_dataloader` (rwsr.data.loader) wraps it for training or validation.
+"""
+from ..utils.errors import RwsrError
+from .loader import batch_to_device, build_dataloader
+from .noise_pool import NoisePool, build_noise_pool
+from .paired_dataset import PairedImageDataset
+from .sampler import EpochSampler
+from .single_dataset import SingleImageDataset
+
+
+def _option_prefix(dataset_opt, opt, phase):
+    for name, section in (opt.get("datasets") or {}).items():
+        if section is dataset_opt:
+            return f"datasets.{name}"
+    return f"datasets.{phase}"
+
+
+def build_dataset(dataset_opt, opt, phase):
+    """PairedImageDataset (mode LQGT) or SingleImageDataset (mode LR) for phase train/val/test."""
+    prefix = _option_prefix(dataset_opt, opt, phase)
+    mode = dataset_opt.get("mode", "LQGT")
+    if mode == "LQGT":
+        seed = (opt.get("train") or {}).get("manual_seed") or 0
+        return PairedImageDataset(dataset_opt, opt["scale"], phase, seed=seed, option_prefix=prefix)
+    if mode == "LR":
+        return SingleImageDataset(dataset_opt, option_prefix=prefix)
+    raise RwsrError(f"{prefix}.mode: {mode!r} is not one of LQGT, LR", exit_code=2)
+
+
+__all__ = ["build_dataset", "build_dataloader", "batch_to_device", "EpochSampler", "NoisePool",
+           "build_noise_pool", "PairedImageDataset", "SingleImageDataset"]
