@@ -86,6 +86,7 @@ def test_lpips_is_skipped_without_pretrained_weights(tmp_path):
     assert metric is None and "skipped" in reason
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # lpips passes torchvision a deprecated argument
 def test_lpips_loads_backbone_file_and_package_linear_layers(tmp_path):
     """A stand-in AlexNet file (random, test only) must reach the metric exactly as lpips would use it."""
     import lpips
