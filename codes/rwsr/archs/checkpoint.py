@@ -34,6 +34,10 @@ _SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024
 def safe_torch_load(path):
     """torch.load(path, weights_only=True) on CPU; any failure is a one-line RwsrError naming the file."""
     _check_file(path)
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    if not (head == b"PK" or head[:1] == b"\x80"):  # zip archive (torch.save) or pickle protocol 2+
+        raise RwsrError(f"{path}: not a PyTorch checkpoint (neither a zip archive nor a pickle)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # protocol notices are irrelevant: the load is refused or fine
@@ -143,11 +147,19 @@ class LoadReport:
         parts = []
         for label, keys in (("missing", self.missing), ("unexpected", self.unexpected)):
             if keys:
-                parts.append(f"{len(keys)} {label} ({_sample(keys, limit)})")
+                parts.append(f"{len(keys)} {label} ({_sample(_group_by_module(keys), limit)})")
         if self.mismatched:
             shapes = [f"{key} {tuple(ours)} in file vs {tuple(theirs)}" for key, ours, theirs in self.mismatched]
             parts.append(f"{len(shapes)} shape-mismatched ({_sample(shapes, limit)})")
         return "; ".join(parts) or "all keys match"
+
+
+def _group_by_module(keys):
+    """['sm.0.w', 'sm.1.w', 'conv_first.w'] -> ['sm.* (2)', 'conv_first.w']: readable for whole missing heads."""
+    groups = {}
+    for key in keys:
+        groups.setdefault(key.split(".", 1)[0], []).append(key)
+    return [members[0] if len(members) == 1 else f"{prefix}.* ({len(members)})" for prefix, members in groups.items()]
 
 
 def _sample(items, limit):

@@ -25,6 +25,7 @@ class LPIPSNetwork(FrozenNetwork):
 
     def __init__(self, pretrained=True, weights_dir=None, download=True):
         super().__init__()
+        trunk_file = resolve_backbone_file("alexnet", weights_dir, download) if pretrained else None
         lpips = _lpips_module()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torchvision's deprecation notice for pretrained=False
@@ -32,7 +33,7 @@ class LPIPSNetwork(FrozenNetwork):
         self._load_linear_layers(lpips)
         self.pretrained = pretrained
         if pretrained:
-            self._load_alexnet(resolve_backbone_file("alexnet", weights_dir, download))
+            self._load_alexnet(trunk_file)
         else:
             get_logger().warning("LPIPS uses a RANDOM AlexNet trunk (feature_pretrained: false); "
                                  "its values are not LPIPS")

@@ -1,0 +1,38 @@
+"""Shared helpers for the network/loss/checkpoint tests (tiny networks, captured logs)."""
+import contextlib
+import logging
+
+from rwsr.archs import build_generator
+from rwsr.utils.logger import get_logger
+
+TINY = dict(in_nc=3, out_nc=3, nf=8, nb=2, gc=4)
+
+
+def tiny_generator(which="RRDBNet", upscale=4, **extra):
+    return build_generator(dict(TINY, which_model_G=which, upscale=upscale, **extra))
+
+
+class ListHandler(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def text(self, level=logging.DEBUG):
+        return "\n".join(r.getMessage() for r in self.records if r.levelno >= level)
+
+
+@contextlib.contextmanager
+def captured_project_log():
+    logger = get_logger()
+    handler = ListHandler()
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
