@@ -1,12 +1,14 @@
 """`rwsr-train` / `python codes/train.py -opt FILE`."""
 import argparse
+import logging
+import os
 import sys
 
-from ..options import dump_options, load_options
+from ..options import load_options
 from ..options.paths import check_input_paths
 from ..utils.errors import run_cli
-from ..utils.experiment import prepare_experiment
-from ..utils.logger import setup_logger
+
+DEBUG_FREQUENCIES = {"print_freq": ("logger", 1), "val_freq": ("train", 8), "save_checkpoint_freq": ("logger", 8)}
 
 
 def build_parser():
@@ -14,29 +16,40 @@ def build_parser():
     parser.add_argument("-opt", "--opt", required=True, help="path to the YAML option file")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override options, e.g. --set train.niter=100 datasets.train.batch_size=4")
-    parser.add_argument("--auto_resume", action="store_true", help="resume from the newest training state")
+    parser.add_argument("--auto_resume", action="store_true",
+                        help="resume from the newest readable training state of the experiment")
     parser.add_argument("--launcher", choices=("none", "pytorch"), default="none",
-                        help="pytorch: distributed training under torchrun")
-    parser.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--dry_run", action="store_true", help="validate options and inputs, then exit")
-    parser.add_argument("--debug", action="store_true", help="verbose logging, frequent logs and checkpoints")
+                        help="pytorch: one process per device under torchrun (distributed training)")
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--dry_run", action="store_true",
+                        help="check options, data, networks and resume state, then exit without training")
+    parser.add_argument("--debug", action="store_true",
+                        help="debug logging; log every iteration, validate and save every 8")
     return parser
+
+
+def apply_debug(opt):
+    for key, (section, value) in DEBUG_FREQUENCIES.items():
+        opt[section][key] = value
 
 
 @run_cli
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.local_rank is not None and "LOCAL_RANK" not in os.environ:
+        os.environ["LOCAL_RANK"] = str(args.local_rank)  # torch.distributed.launch passes it as an argument
     opt = load_options(args.opt, args.set, phase="train")
+    if args.debug:
+        apply_debug(opt)
     check_input_paths(opt)
-    if args.dry_run:
-        print(f"options OK: {args.opt} (experiment {opt['name']})")
-        return 0
-    paths, archived = prepare_experiment(opt, dump_options(opt), resume=args.auto_resume)
-    logger = setup_logger(paths["log"])
-    if archived:
-        logger.info("existing experiment folder archived to %s", archived)
-    logger.info("training is not implemented yet")
-    return 0
+    from ..engine import apply_gpu_ids, init_runtime, run_training, shutdown  # torch is imported here
+    apply_gpu_ids(opt["gpu_ids"], args.launcher)
+    runtime = init_runtime(args.launcher, opt["device"])
+    try:
+        return run_training(opt, runtime, auto_resume=args.auto_resume, dry_run=args.dry_run,
+                            level=logging.DEBUG if args.debug else logging.INFO)
+    finally:
+        shutdown(runtime)
 
 
 if __name__ == "__main__":

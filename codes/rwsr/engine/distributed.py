@@ -1,0 +1,66 @@
+"""Process setup: single process, or one process per GPU (or CPU) under torchrun.
+
+Multi-node training uses torchrun's rendezvous (e.g. --nnodes 2 --rdzv-backend c10d
+--rdzv-endpoint HOST:PORT on every node); this module only reads the environment
+torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT).
+"""
+import datetime
+import os
+
+import torch
+import torch.distributed as dist
+
+from ..models.runtime import Runtime
+from ..utils.errors import RwsrError
+
+_TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+def under_torchrun():
+    return all(var in os.environ for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+
+
+def apply_gpu_ids(gpu_ids, launcher):
+    """Official option files name GPUs with gpu_ids; honour them for a single-process run.
+
+    torchrun assigns devices by LOCAL_RANK and an explicit CUDA_VISIBLE_DEVICES wins.
+    Must run before CUDA is first used.
+    """
+    if not gpu_ids or launcher != "none" or under_torchrun() or "CUDA_VISIBLE_DEVICES" in os.environ:
+        return None
+    value = ",".join(str(i) for i in gpu_ids)
+    os.environ["CUDA_VISIBLE_DEVICES"] = value
+    return value
+
+
+def _pick_device(device_opt, local_rank):
+    if device_opt == "cpu" or (device_opt == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise RwsrError("device: cuda requested but no CUDA device is available; use device: auto or cpu",
+                        exit_code=2)
+    index = local_rank % torch.cuda.device_count()
+    torch.cuda.set_device(index)
+    return torch.device("cuda", index)
+
+
+def init_runtime(launcher, device_opt="auto", timeout_minutes=30):
+    """Runtime for this process; joins the process group under --launcher pytorch."""
+    if launcher == "none":
+        return Runtime(_pick_device(device_opt, 0))
+    missing = [var for var in _TORCHRUN_VARS if var not in os.environ]
+    if missing:
+        raise RwsrError(f"--launcher pytorch: {', '.join(missing)} not set; start with "
+                        "torchrun --nproc_per_node=N codes/train.py -opt FILE --launcher pytorch", exit_code=2)
+    local_rank = int(os.environ["LOCAL_RANK"])
+    device = _pick_device(device_opt, local_rank)
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=timeout_minutes),
+                                device_id=device if device.type == "cuda" else None)
+    return Runtime(device, rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank)
+
+
+def shutdown(runtime):
+    if runtime.distributed and dist.is_initialized():
+        dist.destroy_process_group()

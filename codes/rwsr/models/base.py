@@ -1,0 +1,99 @@
+"""What every training model shares: the generator, its optimiser, EMA, learning rates."""
+import torch
+
+from ..archs import build_generator
+from ..archs.checkpoint import load_network
+from .ema import ModelEMA
+from .lr_schedule import schedule_from_options
+from .optim import NetOptimizer, Precision
+from .runtime import wrap_ddp
+
+
+def split_generator_output(out):
+    """(y, y_p, y_1) from the EDL generator; a plain generator's y stands for all three."""
+    if isinstance(out, (tuple, list)):
+        return out[0], out[1], out[2]
+    return out, out, out
+
+
+class BaseModel:
+    """Generator side of training; subclasses add losses and (for EDL) the discriminator."""
+
+    def __init__(self, opt, runtime, logger):
+        self.opt = opt
+        self.train_opt = opt["train"]
+        self.runtime = runtime
+        self.device = runtime.device
+        self.logger = logger
+        self.precision = Precision(self.train_opt["amp"], self.device, logger)
+        self.memory_format = (torch.channels_last if self.train_opt["channels_last"] and self.device.type == "cuda"
+                              else torch.contiguous_format)
+        self.schedule = schedule_from_options(self.train_opt)
+        self.net_g = self._place(build_generator(opt["network_G"]))
+        self._load_pretrained(self.net_g, opt["path"]["pretrain_model_G"])
+        decay = self.train_opt["ema_decay"] or 0.0
+        self.ema = ModelEMA(self.net_g, decay) if decay > 0 else None
+        self.net_g_train = wrap_ddp(self.net_g, runtime)
+        self.optimizers = {"G": self._make_optimizer(self.net_g, "G")}
+
+    # construction helpers
+    def _place(self, net):
+        return net.to(self.device, memory_format=self.memory_format).train()
+
+    def _load_pretrained(self, net, path):
+        if path:
+            load_network(net, path, strict=self.opt["path"]["strict_load"], logger=self.logger)
+            self.logger.info("loaded %s weights from %s", type(net).__name__, path)
+
+    def _make_optimizer(self, net, which):
+        t = self.train_opt
+        lr = t[f"lr_{which}"]
+        betas = (t[f"beta1_{which}"], t[f"beta2_{which}"])
+        return NetOptimizer(net, lr, betas, t[f"weight_decay_{which}"], self.device, self.precision, t["grad_clip"])
+
+    def to_device_layout(self, tensor):
+        return tensor.contiguous(memory_format=self.memory_format)
+
+    # training interface
+    def networks(self):
+        """Networks saved in checkpoints, by checkpoint suffix (G, D, G_ema)."""
+        nets = {"G": self.net_g}
+        if self.ema is not None:
+            nets["G_ema"] = self.ema.net
+        return nets
+
+    def update_learning_rate(self, iteration):
+        for optimizer in self.optimizers.values():
+            optimizer.set_lr(self.schedule.lr(optimizer.base_lr, iteration))
+
+    def current_lr(self):
+        return self.optimizers["G"].lr
+
+    def optimize(self, iteration, lq, gt):
+        """One training iteration; returns {loss name: detached scalar tensor}."""
+        raise NotImplementedError
+
+    def _after_generator_step(self):
+        if self.ema is not None:
+            self.ema.update(self.net_g)
+
+    @torch.no_grad()
+    def test(self, lq):
+        """y for lq with the network used for validation (the EMA when enabled)."""
+        net = self.ema.net if self.ema is not None else self.net_g
+        was_training = net.training
+        net.eval()
+        with self.precision.autocast():
+            y = split_generator_output(net(self.to_device_layout(lq)))[0]
+        net.train(was_training)
+        return y.float()
+
+    def validation_network(self):
+        return self.ema.net if self.ema is not None else self.net_g
+
+    def optimizer_states(self):
+        return {name: optimizer.state_dict() for name, optimizer in self.optimizers.items()}
+
+    def load_optimizer_states(self, states):
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(states[name])

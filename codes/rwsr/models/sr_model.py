@@ -1,0 +1,23 @@
+"""`model: sr`: PSNR-oriented pre-training with a pixel loss on the generator output y."""
+from ..losses import PixelLoss
+from .base import BaseModel, split_generator_output
+
+
+class SRModel(BaseModel):
+    def __init__(self, opt, runtime, logger):
+        super().__init__(opt, runtime, logger)
+        self.pixel_loss = PixelLoss(self.train_opt["pixel_criterion"]).to(self.device)
+        self.pixel_weight = self.train_opt["pixel_weight"]
+        if not self.pixel_weight or self.pixel_weight <= 0:
+            self.logger.warning("train.pixel_weight is %s; model sr trains with weight 1", self.pixel_weight)
+            self.pixel_weight = 1.0
+
+    def optimize(self, iteration, lq, gt):
+        optimizer = self.optimizers["G"]
+        optimizer.zero_grad()
+        with self.precision.autocast():
+            y = split_generator_output(self.net_g_train(self.to_device_layout(lq)))[0]
+        l_pix = self.pixel_weight * self.pixel_loss(y.float(), gt)
+        optimizer.step(l_pix)
+        self._after_generator_step()
+        return {"l_pix": l_pix.detach()}
