@@ -2,6 +2,8 @@
 import contextlib
 import logging
 
+import torch
+
 from rwsr.archs import build_generator
 from rwsr.utils.logger import get_logger
 
@@ -36,3 +38,15 @@ def captured_project_log():
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
+
+
+def write_fake_vgg19(path, upto_conv=3):
+    """A torchvision-style VGG19 file holding the first `upto_conv` convolutions (random values)."""
+    gen = torch.Generator().manual_seed(3)
+    indices, channels = [0, 2, 5, 7], [(3, 64), (64, 64), (64, 128), (128, 128)]
+    state = {}
+    for index, (cin, cout) in list(zip(indices, channels))[:upto_conv]:
+        state[f"features.{index}.weight"] = torch.randn(cout, cin, 3, 3, generator=gen) * 0.05
+        state[f"features.{index}.bias"] = torch.randn(cout, generator=gen) * 0.05
+    torch.save(state, path)
+    return state

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from arch_helpers import TINY, captured_project_log, tiny_generator
+from arch_helpers import TINY, captured_project_log, tiny_generator, write_fake_vgg19
 from rwsr.archs import (VGGFeatureExtractor, build_discriminator, build_generator, generator_output)
 from rwsr.archs import backbones
 from rwsr.utils.errors import RwsrError
@@ -146,18 +146,6 @@ def test_vgg128_discriminator_needs_128_inputs():
         net(torch.rand(2, 3, 96, 96))
     with pytest.raises(RwsrError, match="valid names: NLayerDiscriminator, discriminator_vgg_128"):
         build_discriminator(dict(which_model_D="UNet"))
-
-
-def write_fake_vgg19(path, upto_conv=3):
-    """A torchvision-style VGG19 file holding the first `upto_conv` convolutions (random values)."""
-    gen = torch.Generator().manual_seed(3)
-    indices, channels = [0, 2, 5, 7], [(3, 64), (64, 64), (64, 128), (128, 128)]
-    state = {}
-    for index, (cin, cout) in list(zip(indices, channels))[:upto_conv]:
-        state[f"features.{index}.weight"] = torch.randn(cout, cin, 3, 3, generator=gen) * 0.05
-        state[f"features.{index}.bias"] = torch.randn(cout, generator=gen) * 0.05
-    torch.save(state, path)
-    return state
 
 
 def test_vgg_features_match_a_hand_built_forward(tmp_path):

@@ -7,11 +7,10 @@ import lpips
 import pytest
 import torch
 
-from arch_helpers import captured_project_log
+from arch_helpers import captured_project_log, write_fake_vgg19
 from rwsr.archs.checkpoint import safe_torch_load
 from rwsr.losses import (ExclusionLoss, FeatureLoss, GANLoss, LPIPSLoss, PixelLoss, gradient_penalty)
 from rwsr.utils.errors import RwsrError
-from test_archs import write_fake_vgg19
 
 
 def t(values):

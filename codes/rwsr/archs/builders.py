@@ -2,6 +2,7 @@
 import torch
 
 from ..utils.errors import RwsrError
+from .checkpoint import infer_generator_options, load_network, read_checkpoint
 from .discriminators import DiscriminatorVGG128, NLayerDiscriminator
 from .rrdbnet import EDLRRDBNet, RRDBNet
 
@@ -43,3 +44,16 @@ def build_discriminator(opt):
 def generator_output(out):
     """The SR image y from either generator's forward output."""
     return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def load_generator(path, options=None, strict=True, logger=None):
+    """Build the generator a checkpoint was saved from and load it -> (net, network_G options).
+
+    `options` (an option file's network_G) override what the file's metadata or tensor shapes say.
+    """
+    state, metadata = read_checkpoint(path)
+    inferred = infer_generator_options(state, metadata)
+    inferred.update({key: value for key, value in (options or {}).items() if value is not None})
+    net = build_generator(inferred)
+    load_network(net, state, strict=strict, logger=logger)
+    return net, inferred
