@@ -158,4 +158,4 @@ def build_noise_pool(dataset_opt, scale, device, seed, phase, rank=0):
     if not dataset_opt.get("noise_data"):
         raise RwsrError("datasets.train.noise_data: required when aug is noise", exit_code=2)
     return NoisePool(dataset_opt["noise_data"], device, (seed or 0) + rank,
-                     crop_size=dataset_opt["GT_size"] // scale)
+                     crop_size=dataset_opt.get("GT_size", 128) // scale)

@@ -32,10 +32,10 @@ class PairedImageDataset(Dataset):
         self.scale = scale
         self.phase = phase
         self.seed = int(seed or 0)
-        self.gt_size = dataset_opt["GT_size"]
-        self.use_flip = bool(dataset_opt["use_flip"])
-        self.use_rot = bool(dataset_opt["use_rot"])
-        self.luma = dataset_opt["color"] == "Y"
+        self.gt_size = dataset_opt.get("GT_size", 128)
+        self.use_flip = bool(dataset_opt.get("use_flip", True))
+        self.use_rot = bool(dataset_opt.get("use_rot", True))
+        self.luma = dataset_opt.get("color") == "Y"
         self.option_prefix = option_prefix
         if phase == "train" and self.gt_size % scale:
             raise RwsrError(f"{option_prefix}.GT_size: {self.gt_size} is not a multiple of scale {scale}", exit_code=2)

@@ -16,7 +16,7 @@ class SingleImageDataset(Dataset):
         if not root:
             raise RwsrError(f"{option_prefix}.dataroot_LR: required for mode LR", exit_code=2)
         self.source = open_source(root)
-        self.luma = dataset_opt["color"] == "Y"
+        self.luma = dataset_opt.get("color") == "Y"
 
     def set_seed(self, seed):
         """Nothing is random here; present so every dataset takes a loader seed."""
