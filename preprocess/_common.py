@@ -1,19 +1,25 @@
 """Shared plumbing of the preprocessing scripts: arguments, presets, checks, parallel runs.
 
-Each script puts `codes/` on sys.path before importing this module.
+Each script puts `codes/` on sys.path and imports this module before numpy.
 """
-import argparse
-import multiprocessing
 import os
-import sys
-from dataclasses import dataclass
 
-import yaml
-from tqdm import tqdm
+# --workers decides how many cores work; one BLAS thread per process keeps N
+# workers from running N x cores threads. Set before numpy loads its BLAS.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
-from rwsr.utils.errors import RwsrError
-from rwsr.utils.fs import is_inside
-from rwsr.utils.image_io import image_stem, list_images
+import argparse  # noqa: E402
+import multiprocessing  # noqa: E402
+import sys  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import yaml  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from rwsr.utils.errors import RwsrError  # noqa: E402
+from rwsr.utils.fs import is_inside  # noqa: E402
+from rwsr.utils.image_io import image_stem, list_images  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_PATHS_FILE = os.path.join(REPO_ROOT, "preprocess", "paths.yml")

@@ -18,10 +18,11 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "codes"))
 
-import numpy as np  # noqa: E402
+# _common comes first: it limits BLAS threads before numpy loads.
 from _common import (OneLineArgumentParser, TaskResult, add_common_arguments, check_output_location,  # noqa: E402
                      check_preset_folder, check_unique_stems, check_workers, fail_if_skipped,
                      list_input_images, load_preset, run_batch)
+import numpy as np  # noqa: E402
 
 from rwsr.utils.errors import RwsrError, run_cli  # noqa: E402
 from rwsr.utils.fs import atomic_write_text  # noqa: E402

@@ -14,6 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "codes"))
 
+# _common comes first: it limits BLAS threads before numpy loads.
 from _common import (OneLineArgumentParser, TaskResult, check_output_location, check_workers,  # noqa: E402
                      fail_if_skipped, list_input_images, run_batch)
 
