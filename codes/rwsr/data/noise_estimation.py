@@ -178,6 +178,10 @@ class NoisePoolStats:
     def median_sigma(self):
         return float(np.median(self.sigma))
 
+    @property
+    def median_injected_std(self):
+        return float(np.median(self.injected_std))
+
     def summary(self):
         p10, p50, p90 = np.percentile(self.sigma, [10, 50, 90])
         return {"patches": self.count, "sigma_median": float(p50), "sigma_p10": float(p10),
