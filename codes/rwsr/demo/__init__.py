@@ -1,0 +1,1 @@
+"""The CPU demo: a small camera domain from scikit-image photos (`camera`)."""
