@@ -1,0 +1,77 @@
+"""SRInference: one LR image in, one SR image out, with tiling, ensemble and back-projection."""
+import numpy as np
+import torch
+
+from .back_projection import back_project
+from .backends import TorchForward, resolve_device
+from .ensemble import EnsembleForward
+from .padding import MIN_INPUT_SIZE, crop_to, pad_to_min_size
+from .tiling import needs_tiling, tiled_forward
+
+
+class SRInference:
+    """Super-resolve 1xCxHxW float images in [0, 1].
+
+    net: an nn.Module generator, or a forward callable (e.g. OnnxForward).
+    tile: LR tile size (0: whole image); tile_pad: LR context around each tile.
+    tile_batch: tiles per batch; 0 picks it (measured free memory on CUDA, 1 on CPU).
+    ensemble: x8 self-ensemble; back_projection: iterations of back-projection (0: off).
+    half, channels_last, compile: see TorchForward.
+    """
+
+    def __init__(self, net, scale, tile=0, tile_pad=16, ensemble=False, half=False, device="auto",
+                 back_projection=0, back_projection_weight=1.0, tile_batch=0,
+                 channels_last=False, compile=False):
+        if tile < 0 or tile_pad < 0:
+            raise ValueError(f"tile ({tile}) and tile_pad ({tile_pad}) must not be negative")
+        self.scale = int(scale)
+        self.tile, self.tile_pad, self.tile_batch = int(tile), int(tile_pad), int(tile_batch)
+        self.back_projection = int(back_projection)
+        self.back_projection_weight = float(back_projection_weight)
+        if isinstance(net, torch.nn.Module):
+            self.backend = TorchForward(net, resolve_device(device), half, channels_last, compile)
+        else:
+            self.backend = net
+        self.device = self.backend.device
+        self.forward = EnsembleForward(self.backend) if ensemble else self.backend
+
+    def _batch_size(self, window_h, window_w):
+        return self.tile_batch or self.backend.measure_batch(window_h, window_w)
+
+    def run(self, lr, on_tiles=None):
+        """SR of lr (1xCxHxW float in [0, 1], any device) as float32 in [0, 1].
+
+        Whole images run on the backend's device; tiled images stay on the CPU
+        (tiles are moved one batch at a time), so device memory follows the tile.
+        """
+        with torch.inference_mode():
+            return self._run(lr, on_tiles)
+
+    def _run(self, lr, on_tiles):
+        padded, size = pad_to_min_size(lr.float(), MIN_INPUT_SIZE)
+        if needs_tiling(padded.shape[-2], padded.shape[-1], self.tile):
+            if self.device.type == "cuda":
+                padded = padded.cpu().pin_memory()
+            sr = tiled_forward(self.forward, padded, self.scale, self.tile, self.tile_pad,
+                               batch_size=self._batch_size, out_device=padded.device, on_batch=on_tiles)
+        else:
+            sr = self.forward(padded.to(self.device, non_blocking=True))
+        sr = crop_to(sr, size, self.scale)
+        if self.back_projection:
+            sr = back_project(sr, lr, self.scale, self.back_projection, self.back_projection_weight)
+        return sr.clamp_(0.0, 1.0)
+
+
+def image_to_tensor(img):
+    """HxWx3 uint8/uint16 RGB array -> 1x3xHxW float32 tensor in [0, 1]."""
+    scale = 65535.0 if img.dtype == np.uint16 else 255.0
+    array = np.ascontiguousarray(img.transpose(2, 0, 1)).astype(np.float32) / np.float32(scale)
+    return torch.from_numpy(array).unsqueeze(0)
+
+
+def tensor_to_uint8(tensor):
+    """1x3xHxW (or 3xHxW) float tensor in [0, 1] -> HxWx3 uint8 RGB array (rounded)."""
+    if tensor.dim() == 4:
+        tensor = tensor[0]
+    array = tensor.detach().float().clamp(0, 1).mul(255.0).round().to(torch.uint8)
+    return array.permute(1, 2, 0).cpu().numpy()

@@ -1,0 +1,138 @@
+"""Tiling, self-ensemble, padding, back-projection and the fast path of SRInference."""
+import numpy as np
+import pytest
+import torch
+from skimage import data
+
+from rwsr.archs import build_generator, generator_output
+from rwsr.data.imresize import imresize_torch
+from rwsr.inference import SRInference, image_to_tensor, tensor_to_uint8
+from rwsr.inference.back_projection import back_project
+from rwsr.inference.ensemble import ensemble_forward
+from rwsr.inference.tiling import axis_windows, tile_layout
+from rwsr.metrics import calculate_psnr
+
+
+def _generator(which="RRDBNet", nf=16, nb=2, upscale=4, seed=0):
+    torch.manual_seed(seed)
+    net = build_generator({"which_model_G": which, "in_nc": 3, "out_nc": 3, "nf": nf, "nb": nb, "gc": 8,
+                           "upscale": upscale})
+    return net.eval()
+
+
+def _plain(net, x):
+    with torch.no_grad():
+        return generator_output(net(x)).clamp(0, 1)
+
+
+@pytest.fixture(scope="module")
+def demo_net():
+    return _generator()
+
+
+@pytest.fixture(scope="module")
+def small_net():
+    return _generator(nf=8, nb=1)
+
+
+@pytest.fixture(scope="module")
+def whole_sr(demo_net, photo):
+    return SRInference(demo_net, 4, device="cpu").run(photo)
+
+
+@pytest.fixture(scope="module")
+def photo():
+    """96x96 LR crop of a real photo as 1x3xHxW in [0, 1]."""
+    return image_to_tensor(data.astronaut()[80:176, 180:276])
+
+
+@pytest.mark.parametrize("size,tile,pad", [(96, 32, 10), (100, 32, 12), (33, 32, 16), (20, 32, 4), (7, 3, 2)])
+def test_axis_windows_cover_the_axis_with_equal_windows(size, tile, pad):
+    spans = axis_windows(size, tile, pad)
+    cores = [(start, end) for start, end, _, _ in spans]
+    assert cores[0][0] == 0 and cores[-1][1] == size
+    assert all(a[1] == b[0] for a, b in zip(cores, cores[1:]))  # a partition, no gaps or overlaps
+    assert len({w_end - w_start for _, _, w_start, w_end in spans}) == 1  # one window size: batchable
+    for start, end, w_start, w_end in spans:
+        assert 0 <= w_start <= start and end <= w_end <= size
+        assert start - w_start >= min(pad, start) and w_end - end >= min(pad, size - end)
+
+
+def test_tiled_matches_whole_image(demo_net, photo, whole_sr):
+    tiled = SRInference(demo_net, 4, tile=32, tile_pad=10, tile_batch=3, device="cpu").run(photo)
+    assert len(tile_layout(96, 96, 32, 10)) == 9
+    assert tiled.shape == whole_sr.shape == (1, 3, 384, 384)
+    assert calculate_psnr(tensor_to_uint8(tiled), tensor_to_uint8(whole_sr)) >= 50.0
+
+
+def test_tile_context_matters_and_batches_do_not(small_net, photo):
+    x = photo[..., :40, :40]
+    whole = SRInference(small_net, 4, device="cpu").run(x)
+    seams = SRInference(small_net, 4, tile=16, tile_pad=0, device="cpu").run(x)
+    single = SRInference(small_net, 4, tile=16, tile_pad=8, tile_batch=1, device="cpu").run(x)
+    batched = SRInference(small_net, 4, tile=16, tile_pad=8, tile_batch=4, device="cpu").run(x)
+    torch.testing.assert_close(batched, single, atol=1e-5, rtol=0)
+    # without context the seams show: the stitching is really exercised
+    assert torch.abs(seams - whole).max() > 2 * torch.abs(single - whole).max()
+
+
+def test_ensemble_is_the_mean_over_flips_and_rotations(small_net, photo):
+    demo_net = small_net
+    x = photo[..., :20, :28]  # not square: rotations change the shape
+    outputs = []
+    for k in range(4):
+        for flip in (False, True):
+            xt = torch.rot90(x.flip(-1) if flip else x, k, dims=(-2, -1))
+            y = torch.rot90(_plain_unclamped(demo_net, xt), -k, dims=(-2, -1))
+            outputs.append(y.flip(-1) if flip else y)
+    expected = torch.stack(outputs).mean(0).clamp(0, 1)
+    result = SRInference(demo_net, 4, ensemble=True, device="cpu").run(x)
+    torch.testing.assert_close(result, expected, atol=1e-5, rtol=0)
+    assert torch.abs(result - _plain(demo_net, x)).max() > 1e-3  # the ensemble changes the output
+
+
+def _plain_unclamped(net, x):
+    with torch.no_grad():
+        return generator_output(net(x))
+
+
+def test_ensemble_with_tiles_matches_whole_ensemble(small_net, photo):
+    x = photo[..., :32, :32]
+    forward = lambda batch: _plain_unclamped(small_net, batch)  # noqa: E731
+    whole = ensemble_forward(forward, x).clamp(0, 1)
+    tiled = SRInference(small_net, 4, tile=16, tile_pad=10, ensemble=True, device="cpu").run(x)
+    assert calculate_psnr(tensor_to_uint8(tiled), tensor_to_uint8(whole)) >= 50.0
+
+
+def test_fast_path_within_one_8bit_level(demo_net, photo, whole_sr):
+    """channels_last + inference_mode + batched tiles vs the plain fp32 forward."""
+    plain = tensor_to_uint8(_plain(demo_net, photo))
+    fast = SRInference(demo_net, 4, tile=48, tile_pad=16, tile_batch=4, channels_last=True, device="cpu")
+    result = tensor_to_uint8(fast.run(photo))
+    diff = np.abs(result.astype(np.int16) - plain.astype(np.int16))
+    assert diff.max() <= 1
+    assert np.array_equal(tensor_to_uint8(whole_sr), plain)  # SRInference without options is the plain forward
+
+
+@pytest.mark.parametrize("which,upscale", [("RRDB", 2), ("RRDBNet", 4)])
+def test_small_images_are_padded_and_cropped_back(which, upscale):
+    net = _generator(which, nf=8, nb=1, upscale=upscale)
+    x = image_to_tensor(data.coffee()[100:103, 200:205])  # 3x5, smaller than the network wants
+    result = SRInference(net, upscale, device="cpu").run(x)
+    assert result.shape == (1, 3, 3 * upscale, 5 * upscale)
+    padded = torch.nn.functional.pad(x, (0, 3, 0, 2), mode="reflect")  # 8 wide, then 5 high
+    padded = torch.nn.functional.pad(padded, (0, 0, 0, 3), mode="reflect")
+    expected = _plain(net, padded)[..., :3 * upscale, :5 * upscale]
+    torch.testing.assert_close(result, expected, atol=1e-6, rtol=0)
+
+
+def test_back_projection_makes_sr_consistent_with_lr(photo):
+    lr = photo[..., :32, :32]
+    sr = torch.nn.functional.interpolate(lr, scale_factor=4, mode="nearest")  # inconsistent on purpose
+    error_before = (imresize_torch(sr, 0.25) - lr).abs().mean()
+    once = back_project(sr, lr, 4, iterations=1, weight=1.0)
+    expected = (sr + imresize_torch(lr - imresize_torch(sr, 0.25), 4.0)).clamp(0, 1)
+    torch.testing.assert_close(once, expected, atol=1e-6, rtol=0)
+    five = back_project(sr, lr, 4, iterations=5)
+    error_after = (imresize_torch(five, 0.25) - lr).abs().mean()
+    assert error_after < 0.3 * error_before
