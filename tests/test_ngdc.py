@@ -209,3 +209,21 @@ def test_paired_dataset_trains_from_the_written_list(folders, tmp_path):
     assert shapes == {(3, 16, 16)}
     auxiliary = [dataset[i] for i in range(len(dataset)) if "clean" in dataset[i]["GT_path"]]
     assert len(auxiliary) == 2 and all(s["LQ_path"] == s["GT_path"] for s in auxiliary)
+
+
+def test_unreadable_auxiliary_image_is_skipped_reported_and_fails_at_the_end(folders, tmp_path, capsys):
+    aux = tmp_path / "aux"
+    aux.mkdir()
+    (aux / "clean0.png").write_bytes((folders / "aux" / "clean0.png").read_bytes())
+    (aux / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    output = tmp_path / "train.txt"
+    args = _args(folders, output)
+    args[args.index("--aux") + 1] = str(aux)
+    with pytest.raises(SystemExit) as done:
+        SCRIPT.main(args)
+    assert done.value.code == 1
+    err = capsys.readouterr().err
+    assert "skipped:" in err and "broken.png" in err
+    assert [line for line in err.splitlines() if line.startswith("error:")][0].count("broken.png") == 1
+    assert len(read_train_list(str(output))) == N_PRIMARY  # the usable images still make a list
+    assert [row["status"] for row in _ranking(output)] == ["selected", "unreadable"]
