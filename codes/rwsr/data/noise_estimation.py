@@ -18,6 +18,9 @@ high-pass residual, restricted to flat regions.
    At least `min_keep` of the pixels are always kept.
 4. Pixels whose 3x3 window touches the ends of the value range (clipped
    highlights or shadows) are excluded: clipping truncates the noise there.
+5. On integer images the residual is quantised (multiples of 1/6 of a grey
+   level), so the median is interpolated inside its bin; a plain median would
+   move in steps of a quarter sigma.
 
 Colour images are estimated per channel; the result is the RMS over channels,
 i.e. the per-channel noise standard deviation (the same quantity as the
