@@ -59,12 +59,19 @@ def one_core():
         os.sched_setaffinity(0, before)
 
 
+def cpu_seconds():
+    """CPU time of this process and its finished children (the pool's workers)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def time_script(script, source, output, workers):
-    start = time.perf_counter()
+    """(wall seconds, CPU seconds) of one in-process run of the script."""
+    start_wall, start_cpu = time.perf_counter(), cpu_seconds()
     with contextlib.redirect_stdout(io.StringIO()):
         code = script.main(["--source", source, "--output", output, "--workers", str(workers)])
     assert not code, code
-    return time.perf_counter() - start
+    return time.perf_counter() - start_wall, cpu_seconds() - start_cpu
 
 
 def split_one_image(script, path, folder):
@@ -118,11 +125,11 @@ def main():
         print(f"create_bicubic_dataset, {args.images} RGB photos of {WIDTH}x{HEIGHT}, clean-up /2, x4 "
               f"({os.cpu_count()} CPUs, load average {load:.1f} before the run):")
         with one_core():
-            single = time_script(script, source, os.path.join(tmp, "out1"), 1)
-        double = time_script(script, source, os.path.join(tmp, "out2"), 2)
-        print(f"  --workers 1 (one core): {single / args.images:.2f} s/image, {args.images / single:.2f} images/s")
-        print(f"  --workers 2           : {double / args.images:.2f} s/image, {args.images / double:.2f} images/s "
-              f"({single / double:.2f}x of --workers 1)")
+            single, single_cpu = time_script(script, source, os.path.join(tmp, "out1"), 1)
+        double, double_cpu = time_script(script, source, os.path.join(tmp, "out2"), 2)
+        for label, wall, cpu in (("--workers 1 (one core)", single, single_cpu), ("--workers 2", double, double_cpu)):
+            print(f"  {label:22s}: {args.images / wall:.2f} images/s wall, {cpu / args.images:.2f} CPU s/image")
+        print(f"  --workers 2 vs 1: {single / double:.2f}x images/s (wall; the machine's other load counts)")
         with one_core():
             split = split_one_image(script, os.path.join(source, "0000.png"), tmp)
         print("one image, CPU seconds on one core (best of 3): " + ", ".join(f"{k} {v:.3f} s" for k, v in split.items()))

@@ -126,6 +126,16 @@ def check_output_location(output, inputs):
                             exit_code=2)
 
 
+def make_folder(path):
+    """os.makedirs with a one-line error when the path is a file or not writable."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise RwsrError(f"{path} exists and is not a folder; choose another output", exit_code=2)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        raise RwsrError(f"{path}: cannot create the folder ({err.strerror or err})", exit_code=2) from None
+
+
 # ---------------------------------------------------------------- parallel batch runs
 
 @dataclass

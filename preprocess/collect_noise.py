@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 # _common comes first: it limits BLAS threads before numpy loads.
 from _common import (OneLineArgumentParser, TaskResult, add_common_arguments, check_output_location,  # noqa: E402
                      check_preset_folder, check_unique_stems, check_workers, fail_if_skipped,
-                     list_input_images, load_preset, run_batch)
+                     list_input_images, load_preset, make_folder, run_batch)
 import numpy as np  # noqa: E402
 
 from rwsr.utils.errors import RwsrError, run_cli  # noqa: E402
@@ -151,11 +151,11 @@ def previous_patches(output):
 
 def prepare_output(output, overwrite):
     """Create the folder; return (created, earlier patch names). Non-empty needs --overwrite."""
-    if os.path.isdir(output) and os.listdir(output) and not overwrite:
+    created = not os.path.exists(output)
+    make_folder(output)
+    if os.listdir(output) and not overwrite:
         raise RwsrError(f"{output} is not empty; pass --overwrite to replace its patches or choose another --output",
                         exit_code=2)
-    created = not os.path.isdir(output)
-    os.makedirs(output, exist_ok=True)
     return created, previous_patches(output)
 
 
@@ -185,6 +185,8 @@ def main(argv=None):
     if not rows:
         if created:
             os.rmdir(output)
+        if len(failed) == len(results):
+            fail_if_skipped(failed, len(results))
         lows = [r.payload[1] for r in results if r.status == "done" and r.payload[1] is not None]
         raise RwsrError(no_patch_hint(settings, min(lows) if lows else None), exit_code=1)
     atomic_write_text(os.path.join(output, INDEX_FILE), format_index(rows))

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 # _common comes first: it limits BLAS threads before numpy loads.
 from _common import (OneLineArgumentParser, TaskResult, add_common_arguments, check_output_location,  # noqa: E402
                      check_preset_folder, check_unique_stems, check_workers, fail_if_skipped,
-                     list_input_images, load_preset, run_batch)
+                     list_input_images, load_preset, make_folder, run_batch)
 import numpy as np  # noqa: E402
 
 from rwsr.data.imresize import imresize, imresize_uint8, quantize_uint8  # noqa: E402
@@ -120,6 +120,7 @@ def prepare_output(output, settings, overwrite):
     Skipping finished files is only safe when they were made the same way.
     """
     settings_path = os.path.join(output, SETTINGS_FILE)
+    make_folder(output)
     if not overwrite:
         if os.path.isfile(settings_path):
             try:
@@ -135,7 +136,7 @@ def prepare_output(output, settings, overwrite):
             raise RwsrError(f"{output} already holds images not made by this script; "
                             "pass --overwrite or choose another --output", exit_code=2)
     for sub in ("HR", "LR"):
-        os.makedirs(os.path.join(output, sub), exist_ok=True)
+        make_folder(os.path.join(output, sub))
     atomic_write_text(settings_path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
 
 

@@ -18,6 +18,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from _common import (OneLineArgumentParser, TaskResult, check_output_location, check_workers,  # noqa: E402
                      fail_if_skipped, list_input_images, run_batch)
 
+import lmdb  # noqa: E402
+
 from rwsr.data.lmdb_io import LmdbImageWriter, is_lmdb  # noqa: E402
 from rwsr.utils.errors import RwsrError, run_cli  # noqa: E402
 from rwsr.utils.image_io import encode_image, read_image  # noqa: E402
@@ -103,7 +105,11 @@ def main(argv=None):
     partial = os.path.join(os.path.dirname(os.path.abspath(output)), f".{os.path.basename(output)}.partial")
     if os.path.exists(partial):
         shutil.rmtree(partial)  # left by an interrupted run of this script
-    failed, stored, map_size = build(keys, partial, workers)
+    try:
+        failed, stored, map_size = build(keys, partial, workers)
+    except (OSError, lmdb.Error) as err:  # e.g. disk full: leave no half-written database behind
+        shutil.rmtree(partial, ignore_errors=True)
+        raise RwsrError(f"{output}: writing the LMDB failed ({err}); nothing written") from None
     if not stored:
         shutil.rmtree(partial)
         raise RwsrError(f"{args.input}: none of the {len(keys)} images could be read; nothing written")

@@ -169,7 +169,7 @@ def test_bundled_paths_file_has_the_official_presets():
 
 
 @pytest.mark.parametrize("case", ["output_in_input", "input_in_output", "empty", "scale", "zero_scale",
-                                  "same_stem", "no_form", "bad_flag"])
+                                  "same_stem", "no_form", "bad_flag", "output_is_file", "workers"])
 def test_bicubic_bad_input_is_one_line_exit_2(case, tmp_path, capsys):
     source = tmp_path / "source"
     save_rgb(source / "a.png", data.astronaut()[:64, :64])
@@ -180,12 +180,16 @@ def test_bicubic_bad_input_is_one_line_exit_2(case, tmp_path, capsys):
             "zero_scale": ["--source", source, "--output", tmp_path / "out", "--cleanup_factor", 0],
             "same_stem": ["--source", source, "--output", tmp_path / "out"],
             "no_form": ["--source", source],
-            "bad_flag": ["--source", source, "--output", tmp_path / "out", "--scale", 4]}[case]
+            "bad_flag": ["--source", source, "--output", tmp_path / "out", "--scale", 4],
+            "output_is_file": ["--source", source, "--output", tmp_path / "file"],
+            "workers": ["--source", source, "--output", tmp_path / "out", "--workers", 0]}[case]
     fragments = {"output_in_input": ["lies inside input folder"], "input_in_output": ["lies inside output"],
                  "empty": ["no images found"], "scale": ["--upscale_factor 2.5", "whole number"],
                  "zero_scale": ["--cleanup_factor 0"], "same_stem": ["a.jpg", "a.png", "share the name"],
-                 "no_form": ["--output"], "bad_flag": ["--scale"]}[case]
+                 "no_form": ["--output"], "bad_flag": ["--scale"],
+                 "output_is_file": ["file exists and is not a folder"], "workers": ["--workers 0"]}[case]
     (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_text("not a folder")
     if case == "same_stem":
         save_rgb(source / "a.jpg", data.astronaut()[:64, :64])
     result = call(BICUBIC, capsys, *args)
