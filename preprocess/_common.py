@@ -3,15 +3,17 @@
 Each script puts `codes/` on sys.path and imports this module before numpy.
 """
 import os
+import sys
 
 # --workers decides how many cores work; one BLAS thread per process keeps N
-# workers from running N x cores threads. Set before numpy loads its BLAS.
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
+# workers from running N x cores threads. It only takes effect before numpy
+# loads its BLAS, so a process that already has numpy (a test) is left alone.
+if "numpy" not in sys.modules:
+    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_variable, "1")
 
 import argparse  # noqa: E402
 import multiprocessing  # noqa: E402
-import sys  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import yaml  # noqa: E402
