@@ -194,5 +194,5 @@ def _report(results, progress):
 
 def fail_if_skipped(failed, total):
     if failed:
-        raise RwsrError(f"{len(failed)} of {total} images could not be read and were skipped "
+        raise RwsrError(f"{len(failed)} of {total} images could not be processed and were skipped "
                         f"(listed above, first: {failed[0].path})", exit_code=1)
