@@ -67,3 +67,20 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path):
     atomic_write_bytes(str(target), b"456")
     assert target.read_bytes() == b"456"
     assert os.listdir(tmp_path) == ["a.bin"]
+
+
+def test_atomic_write_uses_default_permissions(tmp_path):
+    target = tmp_path / "b.bin"
+    atomic_write_bytes(str(target), b"1")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(target).st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_partial_and_hidden_files_are_not_images(tmp_path):
+    from rwsr.utils.image_io import list_images, write_image
+    import numpy as np
+    write_image(str(tmp_path / "a.png"), np.zeros((4, 4, 3), np.uint8))
+    (tmp_path / ".tmp_1_b.png").write_bytes(b"partial")
+    (tmp_path / ".tmp_2_c.png.partial").write_bytes(b"partial")
+    assert [os.path.basename(p) for p in list_images(str(tmp_path))] == ["a.png"]

@@ -14,7 +14,8 @@ IMG_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".p
 
 
 def is_image_file(name):
-    return name.lower().endswith(IMG_EXTENSIONS)
+    # dot files are temporary or hidden files (e.g. an interrupted write), never data
+    return not os.path.basename(name).startswith(".") and name.lower().endswith(IMG_EXTENSIONS)
 
 
 def list_images(folder, recursive=False):
@@ -121,7 +122,7 @@ def write_image(path, img, jpeg_quality=95):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     data = encode_image(img, os.path.splitext(path)[1] or ".png", jpeg_quality)
-    tmp_path = os.path.join(folder, f".tmp_{os.getpid()}_{os.path.basename(path)}")
+    tmp_path = os.path.join(folder, f".tmp_{os.getpid()}_{os.path.basename(path)}.partial")
     with open(tmp_path, "wb") as handle:
         handle.write(data)
     os.replace(tmp_path, path)
