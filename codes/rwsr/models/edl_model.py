@@ -10,6 +10,7 @@ import torch
 
 from ..archs import build_discriminator
 from ..losses import ExclusionLoss, FeatureLoss, GANLoss, LPIPSLoss, PixelLoss, gradient_penalty
+from ..utils.errors import OptionError
 from .base import BaseModel, split_generator_output
 from .runtime import wrap_ddp
 
@@ -48,6 +49,9 @@ class EDLModel(BaseModel):
         self.gan_loss = GANLoss(self.gan_type).to(self.device)
 
     def _build_discriminator(self, opt):
+        if opt["network_D"]["sync_bn"] and self.runtime.distributed and self.device.type != "cuda":
+            raise OptionError("network_D.sync_bn: SyncBatchNorm needs CUDA devices; set it to false for "
+                              "training on CPU (each process then uses its own batch statistics)")
         net_d = self._place(build_discriminator(opt["network_D"]))
         self._load_pretrained(net_d, opt["path"]["pretrain_model_D"])
         self.net_d_train = wrap_ddp(net_d, self.runtime)

@@ -1,0 +1,191 @@
+"""Engine building blocks: learning-rate schedules, EMA, RNG states, the EDL update order."""
+import io
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from arch_helpers import captured_project_log
+from rwsr.engine.rng import capture_rng_states, restore_rng_states
+from rwsr.models import build_model, cpu_runtime
+from rwsr.models.lr_schedule import LRSchedule
+from rwsr.options import validate
+from rwsr.utils.errors import OptionError
+from rwsr.utils.logger import get_logger
+
+BASE = 1e-3
+
+
+def torch_rates(scheduler_cls, steps, **kwargs):
+    """Rates of a torch scheduler stepped once before each iteration, as the official loop does."""
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=BASE)
+    scheduler = scheduler_cls(optimizer, **kwargs)
+    rates = []
+    for _ in range(steps):
+        optimizer.step()
+        scheduler.step()
+        rates.append(optimizer.param_groups[0]["lr"])
+    return rates
+
+
+def test_multistep_matches_torch_multisteplr():
+    schedule = LRSchedule("MultiStepLR", milestones=[3, 7, 7, 12], gamma=0.5)
+    expected = torch_rates(torch.optim.lr_scheduler.MultiStepLR, 15, milestones=[3, 7, 7, 12], gamma=0.5)
+    assert [schedule.lr(BASE, it) for it in range(1, 16)] == pytest.approx(expected, rel=1e-12)
+
+
+def test_cosine_first_cycle_matches_torch():
+    schedule = LRSchedule("CosineAnnealingLR_Restart", periods=[10], eta_min=1e-6)
+    expected = torch_rates(torch.optim.lr_scheduler.CosineAnnealingLR, 10, T_max=10, eta_min=1e-6)
+    assert [schedule.lr(BASE, it) for it in range(1, 11)] == pytest.approx(expected, rel=1e-9)
+
+
+def test_multistep_restarts_reset_to_weighted_base():
+    # restart at 10 applies from iteration 11; the milestone at 11 is overridden by it (official order)
+    schedule = LRSchedule("MultiStepLR_Restart", milestones=[5, 11, 15], gamma=0.5, restarts=[10],
+                          restart_weights=[0.5])
+    rates = {it: schedule.lr(BASE, it) for it in (4, 5, 10, 11, 14, 15, 20)}
+    assert rates == pytest.approx({4: BASE, 5: BASE / 2, 10: BASE / 2, 11: BASE / 2, 14: BASE / 2,
+                                   15: BASE / 4, 20: BASE / 4})
+
+
+def test_cosine_restart_starts_a_new_period():
+    schedule = LRSchedule("CosineAnnealingLR_Restart", periods=[10, 20], restarts=[10], restart_weights=[0.8],
+                          eta_min=0.0)
+    assert schedule.lr(BASE, 10) == pytest.approx(0.0, abs=1e-15)
+    assert schedule.lr(BASE, 11) == pytest.approx(0.8 * BASE)
+    assert schedule.lr(BASE, 21) == pytest.approx(0.8 * BASE * (1 + math.cos(math.pi / 2)) / 2)
+
+
+def test_warmup_is_linear_then_follows_the_schedule():
+    schedule = LRSchedule("MultiStepLR", milestones=[6], gamma=0.1, warmup_iter=4)
+    assert [schedule.lr(BASE, it) for it in (1, 2, 3, 4, 6)] == pytest.approx(
+        [BASE / 4, BASE / 2, 3 * BASE / 4, BASE, BASE / 10])
+
+
+@pytest.mark.parametrize("kwargs, key", [
+    ({"scheme": "CosineAnnealingLR_Restart", "periods": [10], "restarts": [10], "restart_weights": [1]}, "T_period"),
+    ({"scheme": "MultiStepLR", "restarts": [5, 9], "restart_weights": [1]}, "restart_weights"),
+])
+def test_schedule_option_errors_name_the_key(kwargs, key):
+    with pytest.raises(OptionError, match=f"train.{key}"):
+        LRSchedule(**kwargs)
+
+
+def test_rng_states_survive_a_weights_only_round_trip():
+    random.seed(1), np.random.seed(2), torch.manual_seed(3)
+    states = capture_rng_states()
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    buffer = io.BytesIO()
+    torch.save(states, buffer)
+    buffer.seek(0)
+    restore_rng_states(torch.load(buffer, weights_only=True))
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+# ---------------------------------------------------------------- models
+def tiny_model_options(**train):
+    raw = {"name": "unit", "model": train.pop("model", "srgan"), "scale": 4, "device": "cpu",
+           "datasets": {"train": {"dataroot_GT": "unused", "batch_size": 2, "GT_size": 32}},
+           "network_G": {"which_model_G": "RRDBNet", "nf": 8, "nb": 1, "gc": 8},
+           "network_D": {"which_model_D": "NLayerDiscriminator", "nf": 8, "nlayer": 2},
+           "train": dict({"niter": 10, "lr_G": 1e-3, "lr_D": 1e-3, "feature_weight": 0.0}, **train)}
+    return validate(raw)
+
+
+def make_model(**train):
+    torch.manual_seed(0)
+    return build_model(tiny_model_options(**train), cpu_runtime(), get_logger())
+
+
+def batch(seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    gt = torch.rand(2, 3, 32, 32, generator=gen)
+    return torch.nn.functional.avg_pool2d(gt, 4), gt
+
+
+def snapshot(net):
+    return {k: v.detach().clone() for k, v in net.named_parameters()}
+
+
+def changed(before, net, prefix):
+    return any(not torch.equal(before[k], v) for k, v in net.named_parameters() if k.startswith(prefix))
+
+
+def test_sr_model_minimises_l1_of_y():
+    model = make_model(model="sr", pixel_weight=1.0)
+    lq, gt = batch()
+    with torch.no_grad():
+        y = model.net_g(lq)[0]
+    losses = model.optimize(1, lq, gt)
+    assert set(losses) == {"l_pix"}
+    assert losses["l_pix"].item() == pytest.approx((y - gt).abs().mean().item(), rel=1e-6)
+
+
+def test_pixel_loss_reaches_only_the_l1_branch_and_adversarial_only_the_perceptual_branch():
+    lq, gt = batch()
+    pixel_only = make_model(gan_weight=0.0, pixel_weight=1.0)
+    before = snapshot(pixel_only.net_g)
+    pixel_only.optimize(1, lq, gt)
+    assert changed(before, pixel_only.net_g, "tail_conv2") and not changed(before, pixel_only.net_g, "tail_conv1")
+    assert not changed(before, pixel_only.net_g, "branch1")
+    gan_only = make_model(pixel_weight=0.0, gan_weight=1.0)
+    before = snapshot(gan_only.net_g)
+    gan_only.optimize(1, lq, gt)
+    assert changed(before, gan_only.net_g, "tail_conv1") and not changed(before, gan_only.net_g, "tail_conv2")
+    assert not changed(before, gan_only.net_g, "branch2")
+
+
+def test_discriminator_sees_y_p_in_the_generator_step_and_detached_y_in_its_own_step():
+    model = make_model()
+    lq, gt = batch()
+    with torch.no_grad():
+        y, y_p, _ = model.net_g(lq)
+    seen = []
+    model.net_d.register_forward_hook(lambda module, args, out: seen.append((args[0].detach().clone(),
+                                                                            args[0].requires_grad)))
+    model.optimize(1, lq, gt)
+    # G step: D(y_p) with gradient to G, D(HR) for the relativistic mean; D step: D(HR), D(y detached)
+    assert len(seen) == 4
+    assert torch.allclose(seen[0][0], y_p) and seen[0][1]
+    assert torch.equal(seen[1][0], gt) and torch.equal(seen[2][0], gt)
+    assert torch.allclose(seen[3][0], y) and not seen[3][1]
+
+
+def test_d_init_iters_and_update_ratio_gate_the_generator_step():
+    model = make_model(D_init_iters=2, D_update_ratio=2)
+    lq, gt = batch()
+    updated = []
+    for iteration in range(1, 7):
+        before_g, before_d = snapshot(model.net_g), snapshot(model.net_d)
+        losses = model.optimize(iteration, lq, gt)
+        updated.append((changed(before_g, model.net_g, ""), changed(before_d, model.net_d, ""),
+                        "l_g_pix" in losses))
+    # G steps when iteration % 2 == 0 and iteration > 2: iterations 4 and 6; D steps every iteration
+    assert updated == [(False, True, False), (False, True, False), (False, True, False),
+                       (True, True, True), (False, True, False), (True, True, True)]
+
+
+def test_gan_weight_zero_trains_without_a_discriminator():
+    model = make_model(gan_weight=0.0)
+    assert "D" not in model.networks() and model.net_d is None
+    assert set(model.optimize(1, *batch())) == {"l_g_pix"}
+
+
+def test_ema_follows_the_generator_with_the_given_decay():
+    model = make_model(model="sr", ema_decay=0.9)
+    before = snapshot(model.net_g)
+    model.optimize(1, *batch())
+    for key, ema_value in model.ema.net.named_parameters():
+        expected = 0.9 * before[key] + 0.1 * dict(model.net_g.named_parameters())[key].detach()
+        assert torch.allclose(ema_value, expected, atol=1e-7), key
+    assert model.validation_network() is model.ema.net
+
+
+def test_cr_weight_is_accepted_and_reported_unused():
+    with captured_project_log() as log:
+        make_model(cr_weight=1e-3)
+    assert "cr_weight=0.001 is accepted but unused" in log.text()
