@@ -77,8 +77,9 @@ class PairedImageDataset(Dataset):
         return len(self.pairs)
 
     def _read_pair(self, gt_key, lq_key):
-        gt = T.modcrop(to_float32(self.gt_source.read(gt_key)), self.scale)
-        lq = None if lq_key is None else to_float32(self.lq_source.read(lq_key))
+        """The stored uint8/uint16 arrays; converted to float only after cropping."""
+        gt = T.modcrop(self.gt_source.read(gt_key), self.scale)
+        lq = None if lq_key is None else self.lq_source.read(lq_key)
         if lq is not None and (lq.shape[0] * self.scale, lq.shape[1] * self.scale) != gt.shape[:2]:
             # the header said otherwise; the file changed after the dataset was built
             check_pair_sizes(self.gt_source.path(gt_key), gt.shape[:2], self.lq_source.path(lq_key),
@@ -91,8 +92,8 @@ class PairedImageDataset(Dataset):
         if lq is None:
             lq = T.bicubic_lr_crop(gt, top, left, lq_size, self.scale)
         else:
-            lq = T.crop(lq, top, left, lq_size)
-        gt = T.crop(gt, top * self.scale, left * self.scale, self.gt_size)
+            lq = to_float32(T.crop(lq, top, left, lq_size))
+        gt = to_float32(T.crop(gt, top * self.scale, left * self.scale, self.gt_size))
         flips = T.draw_flips(rng, self.use_flip, self.use_rot)
         return T.apply_flips(gt, flips), T.apply_flips(lq, flips)
 
@@ -102,8 +103,9 @@ class PairedImageDataset(Dataset):
         gt, lq = self._read_pair(gt_key, lq_key)
         if self.phase == "train":
             gt, lq = self._training_crop(gt, lq, sample_rng(self.seed, epoch, index))
-        elif lq is None:
-            lq = T.bicubic_downscale(gt, self.scale)
+        else:
+            gt = to_float32(gt)
+            lq = T.bicubic_downscale(gt, self.scale) if lq is None else to_float32(lq)
         if self.luma:
             gt, lq = T.rgb_to_y(gt), T.rgb_to_y(lq)
         lq_path = self.gt_source.path(gt_key) if lq_key is None else self.lq_source.path(lq_key)

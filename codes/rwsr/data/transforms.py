@@ -6,6 +6,7 @@ of the generator's seed alone.
 import numpy as np
 import torch
 
+from ..utils.image_io import to_float32
 from .imresize import imresize
 
 # ITU-R BT.601 luma for RGB in [0, 1], studio range (16..235)/255, as the official bgr2ycbcr.
@@ -40,12 +41,12 @@ def bicubic_downscale(gt, scale):
 
 
 def bicubic_lr_crop(gt, top, left, lq_size, scale):
-    """Window (top, left, lq_size) of bicubic_downscale(gt) without resizing the whole image."""
+    """Window (top, left, lq_size) of the LR of a uint8/uint16 HR, without resizing the whole image."""
     lq_height, lq_width = gt.shape[0] // scale, gt.shape[1] // scale
     top0, left0 = max(top - _RESIZE_MARGIN, 0), max(left - _RESIZE_MARGIN, 0)
     bottom = min(top + lq_size + _RESIZE_MARGIN, lq_height)
     right = min(left + lq_size + _RESIZE_MARGIN, lq_width)
-    region = gt[top0 * scale: bottom * scale, left0 * scale: right * scale]
+    region = to_float32(gt[top0 * scale: bottom * scale, left0 * scale: right * scale])
     return crop(bicubic_downscale(region, scale), top - top0, left - left0, lq_size)
 
 
