@@ -143,6 +143,10 @@ TEST = {
     "tile_pad": _opt("int", 16, "overlap around each tile (LR pixels)"),
     "ensemble": _opt("bool", False, "x8 self-ensemble (flips and rotations)"),
     "back_projection": _opt("bool", False, "iterative back-projection of the output (official option)"),
+    "back_projection_iters": _opt("int", 1, "back-projection iterations when back_projection is on"),
+    "back_projection_lamda": _opt("float", 1.0, "weight of each back-projection correction (official name)"),
+    "tile_batch": _opt("int", 0, "tiles per forward batch; 0 picks (free GPU memory on CUDA, 1 on CPU)"),
+    "compile": _opt("bool", False, "torch.compile the generator (pays off with --tile: one shape, compiled once)"),
     "half": _opt("bool", False, "fp16 inference on CUDA"),
     "save_ext": _opt("str", "png", "output image format", choices=("png", "jpg")),
 }
