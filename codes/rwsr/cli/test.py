@@ -1,0 +1,83 @@
+"""`python codes/test.py`: super-resolve images with a trained generator.
+
+Two forms:
+  test.py -opt options/df2k/test_df2k.yml          (official style, results/<name>/<dataset>/)
+  test.py --model G.pth --input LR --output OUT    (any folder or file, optional --gt)
+"""
+import argparse
+import sys
+
+from ..utils.errors import RwsrError, run_cli
+
+EXTENSIONS = ("png", "jpg")
+
+
+def _flag(parser, name, help_text):
+    """A boolean switch whose absence means 'take it from the option file'."""
+    parser.add_argument(name, action="store_const", const=True, default=None, help=help_text)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="test.py", description="Super-resolve LR images with a trained RWSR-EDL / ESRGAN generator.",
+        epilog="Either -opt FILE, or --model, --input and --output. Flags given with -opt override the file.")
+    parser.add_argument("-opt", "--opt", help="YAML option file (official test_df2k.yml style)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override options of -opt")
+    parser.add_argument("--model", help="generator weights: .pth, .safetensors or an exported .onnx")
+    parser.add_argument("--input", help="LR image file or folder")
+    parser.add_argument("--output", help="folder for the results (created)")
+    parser.add_argument("--gt", help="folder of HR images with the same names: PSNR/SSIM/LPIPS are computed")
+    parser.add_argument("--scale", type=int, choices=(2, 4), help="upscale factor (default: from the model)")
+    parser.add_argument("--arch", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="network_G options overriding what the checkpoint says, e.g. global_residual=true")
+    parser.add_argument("--tile", type=int, help="LR tile size, 0 for whole images (default 0)")
+    parser.add_argument("--tile_pad", type=int, help="LR context around each tile (default 16)")
+    parser.add_argument("--tile_batch", type=int, help="tiles per forward pass; 0 picks (default)")
+    _flag(parser, "--ensemble", "x8 self-ensemble (flips and rotations): slower, slightly better")
+    parser.add_argument("--back_projection", type=int, metavar="N",
+                        help="N iterations of back-projection against the LR image (default 0)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto: CUDA when available")
+    _flag(parser, "--half", "fp16 autocast on CUDA (ignored on CPU)")
+    _flag(parser, "--compile", "torch.compile the generator; use with --tile (compiled once per tile shape)")
+    parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+                        help="auto: onnx for .onnx models, torch otherwise; onnx with a .pth exports it first")
+    parser.add_argument("--ext", choices=EXTENSIONS, help="output format (default png, lossless)")
+    parser.add_argument("--suffix", help="appended to each output name, e.g. _x4")
+    parser.add_argument("--crop_border", type=int, help="pixels ignored at each border by PSNR/SSIM (default scale)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing results")
+    parser.add_argument("--no_ema", action="store_true", help="do not prefer EMA weights")
+    parser.add_argument("--no_lpips", action="store_true", help="skip LPIPS even when its weights are available")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def _check_form(args, parser):
+    folder_args = [name for name in ("model", "input", "output", "gt") if getattr(args, name)]
+    if args.opt:
+        if {"input", "output", "gt"} & set(folder_args):
+            raise RwsrError("-opt takes its inputs and outputs from the option file; drop --input/--output/--gt "
+                            "or drop -opt", exit_code=2)
+        return "options"
+    if args.set:
+        raise RwsrError("--set needs -opt FILE", exit_code=2)
+    missing = [f"--{name}" for name in ("model", "input", "output") if not getattr(args, name)]
+    if missing:
+        raise RwsrError(f"missing {', '.join(missing)}; use -opt FILE or --model G.pth --input LR --output OUT "
+                        f"(see {parser.prog} --help)", exit_code=2)
+    return "folder"
+
+
+@run_cli
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    form = _check_form(args, parser)
+    from . import super_resolve  # torch is imported here, after the arguments are checked
+
+    if form == "options":
+        return super_resolve.run_option_file(args)
+    return super_resolve.run_folder(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

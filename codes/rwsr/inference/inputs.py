@@ -1,0 +1,110 @@
+"""What test.py super-resolves: samples from a folder/file (with optional GT) or a dataset.
+
+A sample is loaded only when its turn comes, so one unreadable file is reported
+and skipped instead of stopping the run.
+"""
+import os
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from ..utils.errors import RwsrError
+from ..utils.image_io import image_stem, list_images, read_image, to_uint8
+from .sr_inference import image_to_tensor
+
+
+@dataclass
+class Loaded:
+    name: str  # output file stem
+    lr: torch.Tensor  # 1xCxHxW float32 in [0, 1]
+    gt: Optional[np.ndarray]  # HxWx3 uint8, or None
+
+
+@dataclass
+class Sample:
+    label: str  # shown in messages
+    load: Callable[[], Loaded]
+    name: Optional[str] = None  # known before loading for files
+
+
+def _gt_lookup(gt_paths, scale):
+    """GT path per LR stem: the same stem, or the stem plus a DIV2K-style 'x<scale>' suffix."""
+    lookup = {}
+    for path in gt_paths:
+        stem = image_stem(path)
+        lookup.setdefault(stem, path)
+        lookup.setdefault(f"{stem}x{scale}", path)
+    return lookup
+
+
+def _check_unique_stems(paths):
+    seen = {}
+    for path in paths:
+        stem = image_stem(path)
+        if stem in seen:
+            raise RwsrError(f"{path}: same name as {seen[stem]} with another extension; both would be "
+                            "written to the same output; keep one of them", exit_code=2)
+        seen[stem] = path
+
+
+def list_inputs(input_path):
+    """LR image paths from a file or a folder; an empty folder is an error (exit 2)."""
+    if os.path.isfile(input_path):
+        return [input_path]
+    if not os.path.isdir(input_path):
+        raise RwsrError(f"{input_path}: input does not exist; check --input", exit_code=2)
+    paths = list_images(input_path)
+    if not paths:
+        raise RwsrError(f"{input_path}: no images found (png, jpg, bmp, tif, webp, ...); check --input", exit_code=2)
+    _check_unique_stems(paths)
+    return paths
+
+
+def _file_loader(lr_path, gt_path):
+    def load():
+        lr = image_to_tensor(read_image(lr_path))
+        gt = to_uint8(read_image(gt_path)) if gt_path else None
+        return Loaded(image_stem(lr_path), lr, gt)
+
+    return load
+
+
+def file_samples(input_path, gt_folder=None, scale=4):
+    """Samples for --input (file or folder) and optional --gt folder (matched by file name)."""
+    lr_paths = list_inputs(input_path)
+    gt_for = {}
+    if gt_folder:
+        if not os.path.isdir(gt_folder):
+            raise RwsrError(f"{gt_folder}: GT folder does not exist; check --gt", exit_code=2)
+        lookup = _gt_lookup(list_images(gt_folder), scale)
+        missing = [path for path in lr_paths if image_stem(path) not in lookup]
+        if missing:
+            raise RwsrError(f"{os.path.basename(missing[0])}: no GT image with the same name in {gt_folder} "
+                            f"({len(missing)} of {len(lr_paths)} LR images unmatched); fix --gt or the names",
+                            exit_code=2)
+        gt_for = {path: lookup[image_stem(path)] for path in lr_paths}
+    return [Sample(path, _file_loader(path, gt_for.get(path)), image_stem(path)) for path in lr_paths]
+
+
+def _tensor_to_uint8_image(chw):
+    return np.rint(chw.clamp(0, 1).mul(255.0).numpy().transpose(1, 2, 0)).astype(np.uint8)
+
+
+def _dataset_loader(dataset, index):
+    def load():
+        item = dataset[index]
+        path = item.get("GT_path") or item["LQ_path"]  # official naming: GT name when GT exists
+        gt = _tensor_to_uint8_image(item["GT"]) if "GT" in item else None
+        return Loaded(image_stem(path), item["LQ"].unsqueeze(0).float(), gt)
+
+    return load
+
+
+def dataset_samples(dataset, dataset_name):
+    """Samples from an rwsr.data dataset (mode LR or LQGT) of an option file."""
+    if len(dataset) == 0:
+        raise RwsrError(f"datasets.{dataset_name}: no images found; check its dataroot", exit_code=2)
+    return [Sample(f"{dataset_name} image {index + 1}", _dataset_loader(dataset, index))
+            for index in range(len(dataset))]
