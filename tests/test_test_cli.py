@@ -73,6 +73,7 @@ def test_folder_form_writes_results_and_metrics(setup, tmp_path, capsys):
         assert entry["ssim_y"] == pytest.approx(calculate_ssim(sr, PHOTOS[name], 4, test_y_channel=True), abs=1e-9)
         assert float(row["psnr"]) == pytest.approx(entry["psnr"], abs=1e-5)
         assert entry["lpips"] is None and row["lpips"] == ""
+    assert document["lpips"] == "LPIPS skipped: --no_lpips"
     assert document["mean"]["psnr"] == pytest.approx(np.mean([e["psnr"] for e in document["images"]]))
     assert float(rows[-1]["ssim"]) == pytest.approx(document["mean"]["ssim"], abs=1e-6)
     table = result.stdout[result.stdout.index("PSNR_Y"):]
@@ -114,7 +115,15 @@ def test_option_file_form_official_test_file(setup, tmp_path, capsys):
     assert_one_line_error(wrong, setup.model, "do not fit", code=1)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_option_file_form_paired_dataset_metrics(setup, tmp_path, capsys):
+    """Mode LQGT: metrics per image, LPIPS from the backbone folder of the option file."""
+    import torchvision
+
+    backbones = tmp_path / "backbones"
+    os.makedirs(backbones)
+    torch.manual_seed(0)  # a stand-in for torchvision's AlexNet file: the wiring is tested, not the values
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), backbones / "alexnet-owt-7be5be79.pth")
     options = tmp_path / "test.yml"
     options.write_text(f"""name: paired
 scale: 4
@@ -130,8 +139,9 @@ test:
 path:
   pretrain_model_G: {setup.model}
   results_root: {tmp_path / 'results'}
+  pretrained_backbones: {backbones}
 """)
-    result = run_cli(capsys, "-opt", options, "--no_progress", "--no_lpips")
+    result = run_cli(capsys, "-opt", options, "--no_progress")
     assert result.returncode == 0, result.stderr
     folder = tmp_path / "results" / "paired" / "pairs"
     document = json.load(open(folder / "metrics.json"))
@@ -139,6 +149,10 @@ path:
     sr = read_image(str(folder / "astronaut.png"))
     assert document["images"][0]["psnr_y"] == pytest.approx(
         calculate_psnr(sr, PHOTOS["astronaut"], 4, test_y_channel=True), abs=1e-9)
+    assert document["lpips"] == "LPIPS (AlexNet, v0.1)"
+    assert all(entry["lpips"] > 0 for entry in document["images"])
+    rows = list(csv.DictReader(open(folder / "metrics.csv")))
+    assert float(rows[-1]["lpips"]) == pytest.approx(document["mean"]["lpips"], abs=1e-6)
 
 
 def test_ema_weights_are_preferred(setup, tmp_path, capsys):
@@ -188,7 +202,8 @@ def test_existing_results_need_overwrite(setup, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("case", ["same_folder", "empty", "missing_model", "not_a_checkpoint", "wrong_scale",
-                                  "discriminator", "missing_gt", "no_output", "missing_input"])
+                                  "discriminator", "missing_gt", "no_output", "missing_input",
+                                  "output_is_file"])
 def test_bad_input_is_one_line(setup, tmp_path, capsys, case):
     args = ["--model", setup.model, "--input", setup.lr, "--output", tmp_path / "out"]
     fragments, code = (), 2
@@ -218,6 +233,9 @@ def test_bad_input_is_one_line(setup, tmp_path, capsys, case):
         args, fragments = args[:4], ("--output",)
     elif case == "missing_input":
         args[3], fragments = tmp_path / "nowhere", ("nowhere", "does not exist")
+    elif case == "output_is_file":
+        (tmp_path / "file").write_text("x")
+        args[5], fragments = tmp_path / "file", ("not a folder",)
     assert_one_line_error(run_cli(capsys, *args), *fragments, code=code)
     assert not os.path.exists(tmp_path / "out")
 

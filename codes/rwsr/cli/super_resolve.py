@@ -16,7 +16,6 @@ from ..options.loader import apply_overrides, parse_override
 from ..options.paths import check_input_paths
 from ..options.schema import TEST
 from ..utils.errors import RwsrError
-from ..utils.fs import is_inside
 from ..utils.image_io import image_stem
 from ..utils.logger import setup_logger
 
@@ -121,6 +120,8 @@ def build_inference(model_path, backend, device, overrides, settings, stack, pre
 
 # ---------------------------------------------------------------- outputs
 def refuse_same_folder(output, inputs):
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise RwsrError(f"{output}: exists and is not a folder; choose another output folder", exit_code=2)
     for label, path in inputs:
         if path and os.path.realpath(output) == os.path.realpath(path):
             raise RwsrError(f"{output}: output folder is the {label} folder; choose another --output", exit_code=2)
@@ -140,12 +141,16 @@ def check_conflicts(names, settings, with_metrics):
 
 
 def lpips_for(with_gt, args, device, weights_dir, logger):
-    if not with_gt or args.no_lpips:
-        return None
+    """(LPIPS metric or None, note for metrics.json); a skipped LPIPS is announced."""
+    if not with_gt:
+        return None, None
+    if args.no_lpips:
+        return None, "LPIPS skipped: --no_lpips"
     metric, reason = create_lpips_metric(device, weights_dir=weights_dir)
     if metric is None:
         logger.warning("%s", reason)
-    return metric
+        return None, reason
+    return metric, "LPIPS (AlexNet, v0.1)"
 
 
 def report(result, settings, info, logger):
@@ -186,11 +191,11 @@ def run_folder(args):
         inference = build_inference(args.model, args.backend, device, overrides, settings, stack,
                                     prefer_ema=not args.no_ema, logger=logger)
         samples = file_samples(args.input, args.gt, inference.scale)
-        lpips_metric = lpips_for(bool(args.gt), args, device, None, logger)
+        lpips_metric, lpips_note = lpips_for(bool(args.gt), args, device, None, logger)
         batch = _batch_settings(args, args.output, settings, inference.scale, args.crop_border, lpips_metric)
         result = run_batch(samples, inference, batch, description=os.path.basename(os.path.normpath(args.input)))
         info = {"model": args.model, "input": args.input, "gt": args.gt, "scale": inference.scale,
-                "crop_border": batch.crop_border, "lpips": "AlexNet v0.1" if lpips_metric else None}
+                "crop_border": batch.crop_border, "lpips": lpips_note}
         failed = report(result, batch, info, logger)
     _raise_failures(failed, len(samples))
     return 0
@@ -239,13 +244,13 @@ def run_option_file(args):
             dataset_opt = opt["datasets"][key]
             samples = dataset_samples(build_dataset(dataset_opt, opt, "test"), key)
             with_gt = dataset_opt["mode"] == "LQGT"
-            lpips_metric = lpips_for(with_gt, args, device, opt["path"]["pretrained_backbones"], logger)
+            lpips_metric, lpips_note = lpips_for(with_gt, args, device, opt["path"]["pretrained_backbones"], logger)
             crop_border = args.crop_border if args.crop_border is not None else opt["crop_border"]
             batch = _batch_settings(args, folder, settings, inference.scale, crop_border, lpips_metric)
             logger.info("testing %s (%d images) -> %s", name, len(samples), folder)
             result = run_batch(samples, inference, batch, description=name)
             info = {"model": model_path, "dataset": name, "scale": inference.scale,
-                    "crop_border": batch.crop_border, "lpips": "AlexNet v0.1" if lpips_metric else None}
+                    "crop_border": batch.crop_border, "lpips": lpips_note}
             failed += report(result, batch, info, logger)
             total += len(samples)
     _raise_failures(failed, total)

@@ -50,8 +50,7 @@ class SRInference:
     def _run(self, lr, on_tiles):
         padded, size = pad_to_min_size(lr.float(), MIN_INPUT_SIZE)
         if needs_tiling(padded.shape[-2], padded.shape[-1], self.tile):
-            if self.device.type == "cuda":
-                padded = padded.cpu().pin_memory()
+            padded = padded.cpu()
             sr = tiled_forward(self.forward, padded, self.scale, self.tile, self.tile_pad,
                                batch_size=self._batch_size, out_device=padded.device, on_batch=on_tiles)
         else:
