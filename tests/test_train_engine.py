@@ -172,13 +172,25 @@ def test_validation_pair_of_wrong_size_fails_at_start(trained, data, tmp_path, c
 
 
 def test_diverging_loss_stops_training_naming_iteration_and_loss(trained, tmp_path, capsys):
-    result = run_train("-opt", trained.path, "--set", "name=nan", "train.lr_G=1e30", "train.niter=8",
-                       "logger.save_checkpoint_freq=1", "train.val_freq=100", capsys=capsys)
+    result = run_train("-opt", trained.path, "--set", "name=nan", "train.lr_steps=[3]", "train.lr_gamma=1e33", "train.niter=8",
+                       "logger.save_checkpoint_freq=1", "logger.keep_last=2", "train.val_freq=100", capsys=capsys)
     assert_one_line_error(result, "at iteration", "training stopped")
     message = [line for line in result.stderr.splitlines() if line.startswith("error:")][0]
     found = re.search(r"loss (\w+) is (nan|inf|-inf) at iteration (\d+).*last checkpoint \(iteration (\d+)\)", message)
     assert found, message
     stopped, kept = int(found.group(3)), int(found.group(4))
-    assert kept == stopped - 1
-    states = sorted(os.listdir(os.path.join(trained.opt["path"]["experiments_root"], "nan", "training_state")))
-    assert states[-1] == f"{kept}.state"
+    # the rate jumps to 1e30 at iteration 3: its loss is still finite, the next one is not
+    assert (kept, stopped) == (3, 4)
+    root = os.path.join(trained.opt["path"]["experiments_root"], "nan")
+    # keep_last 2: only the two newest checkpoints remain, the newest from before the divergence
+    assert sorted(os.listdir(os.path.join(root, "training_state"))) == [f"{kept - 1}.state", f"{kept}.state"]
+    assert sorted(os.listdir(os.path.join(root, "models"))) == sorted(
+        f"{it}_{net}.pth" for it in (kept - 1, kept) for net in ("G", "D"))
+
+
+def test_dry_run_checks_everything_and_writes_nothing(trained, capsys):
+    result = run_train("-opt", trained.path, "--dry_run", "--set", "name=dry", capsys=capsys)
+    assert result.returncode == 0, result.stderr
+    assert "dry run OK" in result.stdout and "network D: NLayerDiscriminator" in result.stdout
+    assert "training set train: 12 pairs; validation set: val, 2 pairs" in result.stdout
+    assert not os.path.exists(os.path.join(trained.opt["path"]["experiments_root"], "dry"))

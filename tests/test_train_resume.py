@@ -9,6 +9,7 @@ import time
 import pytest
 
 from conftest import REPO
+from rwsr.archs.checkpoint import read_checkpoint
 from train_helpers import assert_same_weights, experiment_dir, make_data, read_weights, tiny_options, write_options
 
 NITER = 16
@@ -22,8 +23,9 @@ def command(path, *extra):
     return [sys.executable, TRAIN, "-opt", path, *extra]
 
 
-def run_killed_then_resumed(root, data, name, workers):
-    opt = tiny_options(root, data, name=name, n_workers=workers, **EXTRA)
+def run_killed_then_resumed(root, data, name, workers, save_format):
+    logger = dict(EXTRA["logger"], save_format=save_format)
+    opt = tiny_options(root, data, name=name, n_workers=workers, train=EXTRA["train"], logger=logger)
     path = write_options(os.path.join(root, f"{name}.yml"), opt)
     state_dir = os.path.join(experiment_dir(opt), "training_state")
     proc = subprocess.Popen(command(path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -54,9 +56,12 @@ def reference(tmp_path_factory):
     return root, data, opt
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_killed_and_resumed_run_matches_uninterrupted_run_bitwise(reference, workers):
+@pytest.mark.parametrize("workers, save_format", [(0, "pth"), (2, "safetensors")])
+def test_killed_and_resumed_run_matches_uninterrupted_run_bitwise(reference, workers, save_format):
     root, data, ref_opt = reference
-    opt = run_killed_then_resumed(root, data, f"killed_w{workers}", workers)
+    opt = run_killed_then_resumed(root, data, f"killed_w{workers}", workers, save_format)
     for net in ("G", "D", "G_ema"):
         assert_same_weights(read_weights(ref_opt, NITER, net), read_weights(opt, NITER, net))
+    if save_format == "safetensors":
+        _, metadata = read_checkpoint(os.path.join(experiment_dir(opt), "models", f"{NITER}_G.safetensors"))
+        assert metadata["nf"] == 8 and metadata["which_model_G"] == "RRDBNet" and metadata["scale"] == 4

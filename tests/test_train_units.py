@@ -1,5 +1,6 @@
 """Engine building blocks: learning-rate schedules, EMA, RNG states, the EDL update order."""
 import io
+import os
 import math
 import random
 
@@ -189,3 +190,33 @@ def test_cr_weight_is_accepted_and_reported_unused():
     with captured_project_log() as log:
         make_model(cr_weight=1e-3)
     assert "cr_weight=0.001 is accepted but unused" in log.text()
+
+
+def test_gradient_clipping_bounds_the_gradient_norm():
+    model = make_model(model="sr", pixel_weight=1.0, grad_clip=1e-4)
+    model.optimize(1, *batch())
+    norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.net_g.parameters()
+                                                 if p.grad is not None]))
+    assert norm.item() == pytest.approx(1e-4, rel=1e-3)
+
+
+def test_a_generator_without_any_loss_is_an_option_error():
+    with pytest.raises(OptionError, match="no loss"):
+        make_model(pixel_weight=0.0, gan_weight=0.0)
+
+
+def test_train_cli_accepts_both_local_rank_spellings():
+    from rwsr.cli.train import build_parser
+    for flag in ("--local_rank", "--local-rank"):
+        args = build_parser().parse_args(["-opt", "x.yml", "--launcher", "pytorch", flag, "1"])
+        assert args.local_rank == 1 and args.launcher == "pytorch"
+
+
+def test_gpu_ids_set_cuda_visible_devices_only_for_single_process_runs(monkeypatch):
+    from rwsr.engine.distributed import apply_gpu_ids
+    for var in ("CUDA_VISIBLE_DEVICES", "RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(var, raising=False)
+    assert apply_gpu_ids([0, 2], "pytorch") is None and "CUDA_VISIBLE_DEVICES" not in os.environ
+    assert apply_gpu_ids([0, 2], "none") == "0,2" and os.environ["CUDA_VISIBLE_DEVICES"] == "0,2"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert apply_gpu_ids([0], "none") is None and os.environ["CUDA_VISIBLE_DEVICES"] == "1"

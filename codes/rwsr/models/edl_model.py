@@ -26,6 +26,9 @@ class EDLModel(BaseModel):
         self.d_init_iters = t["D_init_iters"] or 0
         if t["cr_weight"] is not None:
             logger.warning("train.cr_weight=%s is accepted but unused, as in the official code", t["cr_weight"])
+        if not any(weight > 0 for weight in self.weights.values()):
+            raise OptionError("train: pixel_weight, feature_weight, gan_weight and exclusion_weight are all 0; "
+                              "the generator would have no loss")
         self._build_losses(opt)
         self.net_d = None
         if self.weights["gan"] > 0:
