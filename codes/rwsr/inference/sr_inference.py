@@ -72,5 +72,6 @@ def tensor_to_uint8(tensor):
     """1x3xHxW (or 3xHxW) float tensor in [0, 1] -> HxWx3 uint8 RGB array (rounded)."""
     if tensor.dim() == 4:
         tensor = tensor[0]
-    array = tensor.detach().float().clamp(0, 1).mul(255.0).round().to(torch.uint8)
+    # one float temporary, then in place: a 4000x4000 result needs no further full-size copies
+    array = tensor.detach().float().clamp(0, 1).mul_(255.0).round_().to(torch.uint8)
     return array.permute(1, 2, 0).cpu().numpy()
