@@ -7,7 +7,7 @@ import pytest
 
 from rwsr.data.imresize import imresize_uint8
 from rwsr.data.noise_estimation import estimate_noise_sigma
-from rwsr.demo.camera import (CameraModel, build_camera_domain, linear_to_srgb, load_photo, photo_rng,
+from rwsr.demo.camera import (TARGET_PHOTOS, CameraModel, build_camera_domain, linear_to_srgb, load_photo, photo_rng,
                               srgb_to_linear)
 from rwsr.utils.image_io import list_images, read_image
 
@@ -27,7 +27,8 @@ def test_default_domain_layout_and_contents(tmp_path):
     names = {kind: sorted(os.path.basename(p) for p in list_images(paths[kind])) for kind in
              ("source", "target", "test_LR", "test_HR")}
     assert names["source"] == ["coffee.png", "motorcycle_right.png", "rocket.png"]
-    assert names["target"] == ["camera.png", "coins.png", "immunohistochemistry.png", "motorcycle_left.png"]
+    assert names["target"] == sorted(f"{name}.png" for name in TARGET_PHOTOS)
+    assert len(names["source"]) + len(names["target"]) >= 8  # one batch of the demo configs
     assert names["test_LR"] == names["test_HR"] == ["astronaut.png", "chelsea.png"]
     # targets are the photos untouched; test HR is chelsea 300x451 cropped to a multiple of 4
     np.testing.assert_array_equal(read_image(os.path.join(paths["target"], "coins.png")), load_photo("coins"))

@@ -38,7 +38,9 @@ from ..utils.image_io import decode_image, encode_image, write_image
 # areas (sky, table, walls) at mid and bright tones where collect_noise finds
 # noise. Target: clean HR photos. Test: held out from training entirely.
 SOURCE_PHOTOS = ("rocket", "coffee", "motorcycle_right")
-TARGET_PHOTOS = ("motorcycle_left", "immunohistochemistry", "camera", "coins")
+# Enough targets that an epoch holds at least one batch of the demo configs.
+TARGET_PHOTOS = ("motorcycle_left", "immunohistochemistry", "camera", "coins", "retina", "hubble_deep_field",
+                 "brick", "grass", "gravel", "moon", "clock")
 TEST_PHOTOS = ("astronaut", "chelsea")
 DOMAIN_FOLDERS = ("source", "target", "test_LR", "test_HR")
 INFO_FILE = "camera.json"
