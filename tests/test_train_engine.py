@@ -194,3 +194,16 @@ def test_dry_run_checks_everything_and_writes_nothing(trained, capsys):
     assert "dry run OK" in result.stdout and "network D: NLayerDiscriminator" in result.stdout
     assert "training set train: 12 pairs; validation set: val, 2 pairs" in result.stdout
     assert not os.path.exists(os.path.join(trained.opt["path"]["experiments_root"], "dry"))
+
+
+def test_launcher_pytorch_outside_torchrun_is_a_one_line_error(trained, capsys, monkeypatch):
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    result = run_train("-opt", trained.path, "--launcher", "pytorch", "--set", "name=nolaunch", capsys=capsys)
+    assert_one_line_error(result, "--launcher pytorch", "torchrun", code=2)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_device_without_cuda_is_a_one_line_error(trained, capsys):
+    result = run_train("-opt", trained.path, "--set", "name=nocuda", "device=cuda", capsys=capsys)
+    assert_one_line_error(result, "device: cuda", code=2)

@@ -43,7 +43,6 @@ class BaseModel:
     def _load_pretrained(self, net, path):
         if path:
             load_network(net, path, strict=self.opt["path"]["strict_load"], logger=self.logger)
-            self.logger.info("loaded %s weights from %s", type(net).__name__, path)
 
     def _make_optimizer(self, net, which):
         t = self.train_opt
