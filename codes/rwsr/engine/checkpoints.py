@@ -5,7 +5,6 @@ marks a complete checkpoint, so a run killed while saving resumes from the
 previous one. States hold only tensors, numbers, strings and containers
 (torch.load(weights_only=True) reads them).
 """
-import glob
 import os
 import re
 
@@ -112,7 +111,3 @@ def find_latest_bundle(state_dir, logger):
             logger.warning("skipping checkpoint of iteration %d: %s; trying the previous one", iteration, err)
     return None
 
-
-def stale_temporary_files(*folders):
-    """Leftovers of writes interrupted by a crash (they are never read)."""
-    return [path for folder in folders for path in glob.glob(os.path.join(folder, ".tmp_*"))]

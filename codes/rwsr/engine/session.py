@@ -54,7 +54,7 @@ def run_training(opt, runtime, auto_resume=False, dry_run=False, level=logging.I
     trainer.attach_outputs(paths)
     if bundle is not None:
         trainer.resume(bundle)
-        del bundle
+        del bundle  # the loaded copies of networks and optimiser states are no longer needed
     trainer.run()
     return 0
 

@@ -2,7 +2,6 @@
 import math
 import os
 
-import numpy as np
 import torch
 
 from ..metrics import calculate_psnr, calculate_ssim, create_lpips_metric
@@ -71,6 +70,3 @@ class Validator:
 def is_better(psnr, best):
     return psnr is not None and not math.isnan(psnr) and (best is None or psnr > best)
 
-
-def finite(values):
-    return all(np.isfinite(v) for v in values)

@@ -26,11 +26,6 @@ def cpu_runtime():
     return Runtime(torch.device("cpu"))
 
 
-def unwrap(net):
-    """The module inside a DistributedDataParallel wrapper (or net itself)."""
-    return net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
-
-
 def wrap_ddp(net, runtime):
     """Wrap net for gradient averaging across processes; identity in a single process.
 
