@@ -19,6 +19,10 @@ EXTRA = {"train": {"niter": NITER, "feature_layer": "conv2_2", "ema_decay": 0.9,
          "logger": {"save_checkpoint_freq": 4, "print_freq": 4}}
 
 
+# tiny networks gain nothing from more threads; one per run also keeps runs apart on 2 cores
+ENV = dict(os.environ, OMP_NUM_THREADS="1")
+
+
 def command(path, *extra):
     return [sys.executable, TRAIN, "-opt", path, *extra]
 
@@ -28,7 +32,7 @@ def run_killed_then_resumed(root, data, name, workers, save_format):
     opt = tiny_options(root, data, name=name, n_workers=workers, train=EXTRA["train"], logger=logger)
     path = write_options(os.path.join(root, f"{name}.yml"), opt)
     state_dir = os.path.join(experiment_dir(opt), "training_state")
-    proc = subprocess.Popen(command(path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(command(path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
     deadline = time.monotonic() + 300
     while not os.path.exists(os.path.join(state_dir, "4.state")):
         assert proc.poll() is None, proc.stderr.read().decode()
@@ -39,7 +43,7 @@ def run_killed_then_resumed(root, data, name, workers, save_format):
     proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
     assert not os.path.exists(os.path.join(state_dir, f"{NITER}.state")), "finished before it could be killed"
-    resumed = subprocess.run(command(path, "--auto_resume"), capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(command(path, "--auto_resume"), capture_output=True, text=True, timeout=600, env=ENV)
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed from" in resumed.stdout
     return opt
@@ -51,7 +55,7 @@ def reference(tmp_path_factory):
     data = make_data(os.path.join(root, "data"))
     opt = tiny_options(root, data, name="uninterrupted", n_workers=0, **EXTRA)
     result = subprocess.run(command(write_options(os.path.join(root, "ref.yml"), opt)), capture_output=True,
-                            text=True, timeout=600)
+                            text=True, timeout=600, env=ENV)
     assert result.returncode == 0, result.stderr
     return root, data, opt
 
