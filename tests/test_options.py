@@ -173,6 +173,13 @@ def test_dry_run_checks_input_paths(tmp_path):
     result = run_script("codes/train.py", "-opt", path, "--dry_run")
     assert_one_line_error(result, "datasets.train.dataroot_LQ", "missing_lr", code=2)
     (tmp_path / "missing_lr").mkdir()
-    result = run_script("codes/train.py", "-opt", path, "--dry_run")
+    from skimage import data
+    from rwsr.utils.image_io import write_image
+    hr = data.astronaut()[:128, :128]
+    write_image(str(tmp_path / "hr" / "a.png"), hr)
+    write_image(str(tmp_path / "missing_lr" / "a.png"), hr[::4, ::4])
+    result = run_script("codes/train.py", "-opt", path, "--dry_run", "--set", "datasets.train.GT_size=64",
+                        "datasets.train.batch_size=1", "datasets.train.n_workers=0", "network_G.nb=1",
+                        "network_G.nf=8", "train.feature_pretrained=false")
     assert result.returncode == 0, result.stderr
     assert not os.path.exists(os.path.join(REPO, "experiments", "unit"))
