@@ -28,7 +28,20 @@ def _net(seed=0, **changes):
 
 
 def _expected_sr(net, lr, **kwargs):
-    return tensor_to_uint8(SRInference(net, net.upscale, device="cpu", **kwargs).run(image_to_tensor(lr)))
+    """What test.py's PyTorch backend computes (channels_last, as test.py sets it)."""
+    inference = SRInference(net, net.upscale, device="cpu", channels_last=True, **kwargs)
+    return tensor_to_uint8(inference.run(image_to_tensor(lr)))
+
+
+def test_cpu_default_is_onnxruntime_within_one_level(setup, tmp_path, capsys):
+    result = run_cli(capsys, "--model", setup.model, "--input", setup.lr, "--output", tmp_path, "--backend", "auto",
+                     "--device", "cpu", "--no_progress")
+    assert result.returncode == 0, result.stderr
+    assert "onnxruntime" in result.stdout
+    for name in PHOTOS:
+        lr = read_image(os.path.join(setup.lr, f"{name}.png"))
+        difference = read_image(str(tmp_path / f"{name}.png")).astype(np.int16) - _expected_sr(setup.net, lr)
+        assert np.abs(difference).max() <= 1
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +57,17 @@ def setup(tmp_path_factory):
 
 
 def run_cli(capsys, *argv):
-    """rwsr.cli.test.main in this process (fast); returns what a subprocess run would."""
+    """rwsr.cli.test.main in this process (fast); returns what a subprocess run would.
+
+    The PyTorch backend unless a test picks one, so results compare pixel for pixel with SRInference.
+    """
     from rwsr.cli.test import main
 
+    argv = [str(arg) for arg in argv]
+    if "--backend" not in argv:
+        argv += ["--backend", "torch"]
     try:
-        code = main([str(arg) for arg in argv])
+        code = main(argv)
     except SystemExit as exit_:
         code = exit_.code
     captured = capsys.readouterr()

@@ -65,13 +65,25 @@ def option_file_overrides(opt_path, set_args, opt):
 
 
 # ---------------------------------------------------------------- model
-def resolve_backend(backend, model_path):
+def _onnxruntime_available():
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_backend(backend, model_path, device, settings):
+    """torch or onnx. auto: onnx for .onnx files; on the CPU also for PyTorch weights (exported on
+    the fly), since onnxruntime runs this network about 2x faster there (bench/bench_infer.py)."""
     is_onnx = model_path.lower().endswith(".onnx")
-    if backend == "auto":
-        return "onnx" if is_onnx else "torch"
     if backend == "torch" and is_onnx:
         raise RwsrError(f"{model_path}: an ONNX model needs --backend onnx (or auto)", exit_code=2)
-    return backend
+    if backend != "auto":
+        return backend
+    if is_onnx or (device.type == "cpu" and not settings["compile"] and _onnxruntime_available()):
+        return "onnx"
+    return "torch"
 
 
 def _onnx_scale(forward, model_path, requested):
@@ -89,33 +101,47 @@ def _onnx_scale(forward, model_path, requested):
     return scale
 
 
+def _onnx_from_weights(net, options, weights, device, stack, required, logger):
+    """Export the loaded generator to a temporary .onnx and open it; None when auto mode may fall back."""
+    folder = stack.enter_context(tempfile.TemporaryDirectory())
+    onnx_path = os.path.join(folder, image_stem(weights) + ".onnx")
+    try:
+        export_onnx(net, onnx_path, metadata={"upscale": options["upscale"]})
+    except RwsrError as err:
+        if required:
+            raise
+        logger.warning("%s; running PyTorch instead", err)
+        return None
+    logger.info("running with onnxruntime (exported on the fly; --backend torch for PyTorch)")
+    return OnnxForward(onnx_path, device)
+
+
 def build_inference(model_path, backend, device, overrides, settings, stack, prefer_ema=True, strict=True,
                     logger=None, option="--model"):
     """SRInference for a .pth/.safetensors (PyTorch or exported to ONNX on the fly) or an .onnx model."""
     check_model_file(model_path, option)
-    backend = resolve_backend(backend, model_path)
+    chosen = resolve_backend(backend, model_path, device, settings)
     common = dict(tile=settings["tile"], tile_pad=settings["tile_pad"], tile_batch=settings["tile_batch"],
                   ensemble=settings["ensemble"],
                   back_projection=settings["back_projection_iters"] if settings["back_projection"] else 0,
                   back_projection_weight=settings["back_projection_lamda"])
-    if backend == "onnx" and model_path.lower().endswith(".onnx"):
+    if model_path.lower().endswith(".onnx"):
         forward = OnnxForward(model_path, device)
         scale = _onnx_scale(forward, model_path, overrides.get("upscale"))
         logger.info("model: %s (ONNX, x%d, onnxruntime %s)", model_path, scale, forward.session.get_providers()[0])
         return SRInference(forward, scale, **common)
     net, options, weights = load_generator(model_path, overrides, prefer_ema, strict, logger, option)
     logger.info("model: %s, %s", weights, describe_generator(options))
-    if backend == "onnx":
-        onnx_path = os.path.join(stack.enter_context(tempfile.TemporaryDirectory()), image_stem(weights) + ".onnx")
-        export_onnx(net, onnx_path, metadata={"upscale": options["upscale"]})
-        logger.info("exported to ONNX for onnxruntime")
-        return SRInference(OnnxForward(onnx_path, device), options["upscale"], **common)
+    if chosen == "onnx":
+        forward = _onnx_from_weights(net, options, weights, device, stack, backend == "onnx", logger)
+        if forward is not None:
+            return SRInference(forward, options["upscale"], **common)
     if settings["half"] and device.type != "cuda":
         logger.warning("--half has no effect on %s; running fp32", device.type)
     if settings["compile"] and not settings["tile"]:
         logger.warning("compile without --tile recompiles for every new image size")
-    return SRInference(net, options["upscale"], half=settings["half"], device=device,
-                       channels_last=device.type == "cuda", compile=settings["compile"], **common)
+    return SRInference(net, options["upscale"], half=settings["half"], device=device, channels_last=True,
+                       compile=settings["compile"], **common)
 
 
 # ---------------------------------------------------------------- outputs
