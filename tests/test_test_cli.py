@@ -267,3 +267,24 @@ def test_entry_script_runs_without_traceback(setup, tmp_path):
     broken = run_script("codes/test.py", "--model", setup.model, "--input", tmp_path / "nowhere", "--output",
                         tmp_path / "o2")
     assert_one_line_error(broken, "nowhere", code=2)
+
+
+def test_option_file_bad_input_is_one_line(setup, tmp_path, capsys):
+    official = os.path.join(REPO, "options", "df2k", "test_df2k.yml")
+    os.makedirs(tmp_path / "empty")
+    cases = [
+        (["--set", "path.pretrain_model_G=~", f"datasets.test_1.dataroot_LR={setup.lr}"],
+         ("path.pretrain_model_G", "required"), 2),
+        (["--set", f"path.pretrain_model_G={tmp_path / 'no.pth'}", f"datasets.test_1.dataroot_LR={setup.lr}"],
+         ("path.pretrain_model_G", "does not exist"), 2),
+        (["--set", f"path.pretrain_model_G={setup.model}", f"datasets.test_1.dataroot_LR={tmp_path / 'empty'}",
+          f"path.results_root={tmp_path / 'r'}"], ("no images",), 2),
+        (["--set", f"path.pretrain_model_G={setup.model}", f"datasets.test_1.dataroot_LR={setup.lr}",
+          "datasets.test_1.color=Y", f"path.results_root={tmp_path / 'r'}"], ("color",), 2),
+        (["--set", f"path.pretrain_model_G={setup.model}", "datasets.test_1.dataroot_LR=" + setup.lr,
+          "network_G.nf=8", "network_G.nb=1", "test.tile=-1", f"path.results_root={tmp_path / 'r'}"],
+         ("tile", "negative"), 2),
+        (["--input", setup.lr], ("-opt", "--input"), 2),
+    ]
+    for extra, fragments, code in cases:
+        assert_one_line_error(run_cli(capsys, "-opt", official, *extra), *fragments, code=code)

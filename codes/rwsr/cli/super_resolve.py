@@ -236,6 +236,9 @@ def _dataset_folders(opt, args):
         folder = os.path.join(root, name)
         inputs = [(f"datasets.{key}.{k}", dataset_opt[k]) for k in ("dataroot_LR", "dataroot_LQ", "dataroot_GT")]
         refuse_same_folder(folder, inputs)
+        if dataset_opt["color"] != "RGB":
+            raise RwsrError(f"datasets.{key}.color: test.py works on RGB images; remove color: "
+                            f"{dataset_opt['color']} (PSNR/SSIM on Y are reported anyway)", exit_code=2)
         if os.path.isdir(folder) and os.listdir(folder) and not args.overwrite:
             raise RwsrError(f"{folder}: results exist; pass --overwrite or change name/path.results_root",
                             exit_code=2)
@@ -243,41 +246,52 @@ def _dataset_folders(opt, args):
     return root, folders
 
 
-def run_option_file(args):
+def _load_test_options(args):
     opt = load_options(args.opt, args.set, phase="test")
     check_input_paths(opt)
-    model_path = opt["path"]["pretrain_model_G"]
-    if not model_path:
+    if not opt["path"]["pretrain_model_G"]:
         raise RwsrError("path.pretrain_model_G: required for testing; set it in the option file or with "
                         "--set path.pretrain_model_G=G.pth", exit_code=2)
     if not opt["datasets"]:
         raise RwsrError(f"{args.opt}: no datasets to test; add a datasets.test_1 section", exit_code=2)
+    return opt
+
+
+def _test_dataset(args, opt, inference, settings, device, dataset, logger):
+    """Run one dataset of the option file; returns (failures, images)."""
+    key, name, folder, samples = dataset
+    with_gt = opt["datasets"][key]["mode"] == "LQGT"
+    lpips_metric, lpips_note = lpips_for(with_gt, args, device, opt["path"]["pretrained_backbones"], logger)
+    crop_border = args.crop_border if args.crop_border is not None else opt["crop_border"]
+    batch = _batch_settings(args, folder, settings, inference.scale, crop_border, lpips_metric)
+    logger.info("testing %s (%d images) -> %s", name, len(samples), folder)
+    result = run_batch(samples, inference, batch, description=name)
+    info = {"model": opt["path"]["pretrain_model_G"], "dataset": name, "scale": inference.scale,
+            "crop_border": batch.crop_border, "lpips": lpips_note}
+    return report(result, batch, info, logger), len(samples)
+
+
+def run_option_file(args):
+    opt = _load_test_options(args)
     root, folders = _dataset_folders(opt, args)
+    settings = inference_settings(args, opt["test"])
+    # datasets before anything is written or loaded: their errors come first
+    datasets = [(key, name, folder, dataset_samples(build_dataset(opt["datasets"][key], opt, "test"), key))
+                for key, name, folder in folders]
     os.makedirs(root, exist_ok=True)
     logger = setup_logger(os.path.join(root, "test.log"))
     from ..engine.distributed import apply_gpu_ids
 
     apply_gpu_ids(opt["gpu_ids"], "none")
-    settings = inference_settings(args, opt["test"])
     device = resolve_device(args.device or opt["device"])
-    overrides = option_file_overrides(args.opt, args.set, opt)
     failed = total = 0
     with contextlib.ExitStack() as stack:
-        inference = build_inference(model_path, args.backend, device, overrides, settings, stack,
+        inference = build_inference(opt["path"]["pretrain_model_G"], args.backend, device,
+                                    option_file_overrides(args.opt, args.set, opt), settings, stack,
                                     prefer_ema=not args.no_ema, strict=opt["path"]["strict_load"], logger=logger,
                                     option="path.pretrain_model_G")
-        for key, name, folder in folders:
-            dataset_opt = opt["datasets"][key]
-            samples = dataset_samples(build_dataset(dataset_opt, opt, "test"), key)
-            with_gt = dataset_opt["mode"] == "LQGT"
-            lpips_metric, lpips_note = lpips_for(with_gt, args, device, opt["path"]["pretrained_backbones"], logger)
-            crop_border = args.crop_border if args.crop_border is not None else opt["crop_border"]
-            batch = _batch_settings(args, folder, settings, inference.scale, crop_border, lpips_metric)
-            logger.info("testing %s (%d images) -> %s", name, len(samples), folder)
-            result = run_batch(samples, inference, batch, description=name)
-            info = {"model": model_path, "dataset": name, "scale": inference.scale,
-                    "crop_border": batch.crop_border, "lpips": lpips_note}
-            failed += report(result, batch, info, logger)
-            total += len(samples)
+        for dataset in datasets:
+            dataset_failed, images = _test_dataset(args, opt, inference, settings, device, dataset, logger)
+            failed, total = failed + dataset_failed, total + images
     _raise_failures(failed, total)
     return 0
