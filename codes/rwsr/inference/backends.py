@@ -26,8 +26,8 @@ def resolve_device(name="auto"):
 
 
 def _compiled(net):
-    """torch.compile with weight freezing: constant weights are pre-packed for the conv kernels,
-    which is where most of the CPU speed-up comes from."""
+    """torch.compile with weight freezing (inference only: weights become constants that the
+    convolution kernels can pre-pack)."""
     try:
         import torch._inductor.config as inductor_config
 
@@ -41,10 +41,12 @@ class TorchForward:
     """A generator in eval mode on a device, returning the final output y.
 
     half: fp16 autocast on CUDA (ignored on CPU, where fp16 is slow); autocast
-    keeps softmax and reductions in fp32, which keeps outputs within an 8-bit level.
+    keeps precision-sensitive ops such as softmax in fp32.
     channels_last: NHWC memory format (oneDNN/cuDNN kernels skip layout reorders).
     compile: torch.compile; pays off when one shape repeats (tiles) and
     recompiles for every new whole-image size.
+    The network itself is put in eval mode on the device (and in channels_last when
+    asked): pass a copy when it is still being trained.
     """
 
     def __init__(self, net, device, half=False, channels_last=False, compile=False):
@@ -52,8 +54,6 @@ class TorchForward:
         self.half = bool(half) and self.device.type == "cuda"
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         net = net.eval().to(self.device, memory_format=self.memory_format)
-        for param in net.parameters():
-            param.requires_grad_(False)
         self.net = net
         self.fn = _compiled(net) if compile else net
 
