@@ -16,6 +16,7 @@ setup(
         "console_scripts": [
             "rwsr-train=rwsr.cli.train:main",
             "rwsr-test=rwsr.cli.test:main",
+            "rwsr-export-onnx=rwsr.cli.export_onnx:main",
         ]
     },
 )

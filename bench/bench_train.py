@@ -123,7 +123,6 @@ def data_share(cfg, device, iters, workers=2):
             loader.sampler.set_epoch(epoch)
             last = time.perf_counter()
             for batch in loader:
-                got = time.perf_counter()
                 lq = pool.inject(batch["LQ"].to(device, non_blocking=True))
                 gt = batch["GT"].to(device, non_blocking=True)
                 sync(device)

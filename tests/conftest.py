@@ -2,7 +2,11 @@ import os
 import subprocess
 import sys
 
-import pytest
+# Tests start many short torch processes on few cores; busy-waiting OpenMP threads
+# would starve each other (set before torch is imported; child processes inherit it).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CODES = os.path.join(REPO, "codes")

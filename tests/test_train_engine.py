@@ -144,7 +144,7 @@ def test_unreadable_newest_checkpoint_falls_back_to_the_previous(trained, tmp_pa
 ])
 def test_resume_state_of_another_configuration_is_refused(trained, tmp_path, capsys, override, fragment):
     state = os.path.join(experiment_dir(trained.opt), "training_state", "3.state")
-    result = run_train("-opt", trained.path, "--set", f"name=other", f"path.resume_state={state}", override,
+    result = run_train("-opt", trained.path, "--set", "name=other", f"path.resume_state={state}", override,
                        capsys=capsys)
     assert_one_line_error(result, fragment, "3.state", code=2)
     assert not os.path.exists(os.path.join(trained.opt["path"]["experiments_root"], "other"))

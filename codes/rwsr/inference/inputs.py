@@ -12,7 +12,7 @@ import torch
 
 from ..utils.errors import RwsrError
 from ..utils.image_io import image_stem, list_images, read_image, to_uint8
-from .sr_inference import image_to_tensor
+from ..utils.tensor_image import image_to_tensor, tensor_to_uint8
 
 
 @dataclass
@@ -88,15 +88,11 @@ def file_samples(input_path, gt_folder=None, scale=4):
     return [Sample(path, _file_loader(path, gt_for.get(path)), image_stem(path)) for path in lr_paths]
 
 
-def _tensor_to_uint8_image(chw):
-    return np.rint(chw.clamp(0, 1).mul(255.0).numpy().transpose(1, 2, 0)).astype(np.uint8)
-
-
 def _dataset_loader(dataset, index):
     def load():
         item = dataset[index]
         path = item.get("GT_path") or item["LQ_path"]  # official naming: GT name when GT exists
-        gt = _tensor_to_uint8_image(item["GT"]) if "GT" in item else None
+        gt = tensor_to_uint8(item["GT"]) if "GT" in item else None
         return Loaded(image_stem(path), item["LQ"].unsqueeze(0).float(), gt)
 
     return load

@@ -1,6 +1,7 @@
 """SRInference: one LR image in, one SR image out, with tiling, ensemble and back-projection."""
-import numpy as np
 import torch
+
+from ..utils.tensor_image import image_to_tensor, tensor_to_uint8  # noqa: F401 (re-exported)
 
 from .back_projection import back_project
 from .backends import TorchForward, resolve_device
@@ -59,19 +60,3 @@ class SRInference:
         if self.back_projection:
             sr = back_project(sr, lr, self.scale, self.back_projection, self.back_projection_weight)
         return sr.clamp_(0.0, 1.0)
-
-
-def image_to_tensor(img):
-    """HxWx3 uint8/uint16 RGB array -> 1x3xHxW float32 tensor in [0, 1]."""
-    scale = 65535.0 if img.dtype == np.uint16 else 255.0
-    array = np.ascontiguousarray(img.transpose(2, 0, 1)).astype(np.float32) / np.float32(scale)
-    return torch.from_numpy(array).unsqueeze(0)
-
-
-def tensor_to_uint8(tensor):
-    """1x3xHxW (or 3xHxW) float tensor in [0, 1] -> HxWx3 uint8 RGB array (rounded)."""
-    if tensor.dim() == 4:
-        tensor = tensor[0]
-    # one float temporary, then in place: a 4000x4000 result needs no further full-size copies
-    array = tensor.detach().float().clamp(0, 1).mul_(255.0).round_().to(torch.uint8)
-    return array.permute(1, 2, 0).cpu().numpy()

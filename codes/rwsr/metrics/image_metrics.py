@@ -7,18 +7,20 @@ METRIC_KEYS = ("psnr", "ssim", "psnr_y", "ssim_y", "lpips")
 
 
 def image_metrics(sr, gt, crop_border, lpips_metric=None):
-    """{psnr, ssim, psnr_y, ssim_y, lpips} of uint8 HxWx3 images; lpips None without a metric.
+    """{psnr, ssim, psnr_y, ssim_y, lpips} of uint8 HxWx3 (or HxW) images; lpips None without a metric.
 
     PSNR/SSIM ignore `crop_border` pixels on each side (as in the SR literature);
-    LPIPS sees the whole image.
+    LPIPS sees the whole image. One-channel images are already luma: their Y
+    metrics are the plain ones and LPIPS (an RGB network) is not computed.
     """
-    return {
-        "psnr": calculate_psnr(sr, gt, crop_border),
-        "ssim": calculate_ssim(sr, gt, crop_border),
-        "psnr_y": calculate_psnr(sr, gt, crop_border, test_y_channel=True),
-        "ssim_y": calculate_ssim(sr, gt, crop_border, test_y_channel=True),
-        "lpips": lpips_metric(sr, gt) if lpips_metric is not None else None,
-    }
+    values = {"psnr": calculate_psnr(sr, gt, crop_border), "ssim": calculate_ssim(sr, gt, crop_border)}
+    if sr.ndim == 2:
+        values.update(psnr_y=values["psnr"], ssim_y=values["ssim"], lpips=None)
+        return values
+    values["psnr_y"] = calculate_psnr(sr, gt, crop_border, test_y_channel=True)
+    values["ssim_y"] = calculate_ssim(sr, gt, crop_border, test_y_channel=True)
+    values["lpips"] = lpips_metric(sr, gt) if lpips_metric is not None else None
+    return values
 
 
 def mean_metrics(records, keys=METRIC_KEYS):
