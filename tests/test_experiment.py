@@ -9,7 +9,7 @@ from rwsr.utils.logger import setup_logger
 
 
 def _opt(root):
-    return validate({"name": "exp", "path": {"experiments_root": str(root)},
+    return validate({"name": "exp", "path": {"experiments_root": str(root), "tb_logger_root": str(root / "tb")},
                      "datasets": {"train": {"dataroot_GT": "hr"}}, "train": {"niter": 5}})
 
 
@@ -84,3 +84,17 @@ def test_partial_and_hidden_files_are_not_images(tmp_path):
     (tmp_path / ".tmp_1_b.png").write_bytes(b"partial")
     (tmp_path / ".tmp_2_c.png.partial").write_bytes(b"partial")
     assert [os.path.basename(p) for p in list_images(str(tmp_path))] == ["a.png"]
+
+
+def test_tensorboard_folder_is_archived_with_the_experiment(tmp_path):
+    opt = _opt(tmp_path)
+    events = tmp_path / "tb" / "exp"
+    events.mkdir(parents=True)
+    (events / "events.out.tfevents.1").write_bytes(b"old run")
+    prepare_experiment(opt, dump_options(opt), resume=True)
+    assert (events / "events.out.tfevents.1").exists()
+    prepare_experiment(opt, dump_options(opt))
+    assert not events.exists()
+    archived = [p for p in os.listdir(tmp_path / "tb") if p.startswith("exp_archived_")]
+    assert len(archived) == 1
+    assert (tmp_path / "tb" / archived[0] / "events.out.tfevents.1").read_bytes() == b"old run"

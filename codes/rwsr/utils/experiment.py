@@ -9,7 +9,8 @@ SUBFOLDERS = ("models", "training_state", "val_images")
 def experiment_paths(opt):
     root = os.path.join(opt["path"]["experiments_root"], opt["name"])
     paths = {"root": root, "log": os.path.join(root, "train.log"),
-             "options": os.path.join(root, "options.yml")}
+             "options": os.path.join(root, "options.yml"),
+             "tb_logger": os.path.join(opt["path"]["tb_logger_root"], opt["name"])}
     for sub in SUBFOLDERS:
         paths[sub] = os.path.join(root, sub)
     return paths
@@ -24,6 +25,8 @@ def prepare_experiment(opt, options_text, resume=False):
     archived = None
     if not resume:
         archived = archive_existing(paths["root"])
+        # a new run must not append its curves to the old run's TensorBoard events
+        archive_existing(paths["tb_logger"])
     for sub in SUBFOLDERS:
         os.makedirs(paths[sub], exist_ok=True)
     atomic_write_text(paths["options"], options_text)
