@@ -49,7 +49,7 @@ INFO_FILE = "camera.json"
 @dataclass(frozen=True)
 class CameraModel:
     """Parameters of the simulated camera (see the module doc)."""
-    blur_sigma: float = 0.8
+    blur_sigma: float = 0.4
     shot_gain: float = 0.003
     read_variance: float = 0.00005
     jpeg_quality: int = 80
