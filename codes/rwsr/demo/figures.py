@@ -36,6 +36,8 @@ def plot_curves(log_path, output_path, bicubic_psnr=None, title="EDL training on
     losses, val_psnr = read_training_log(log_path)
     fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(11, 3.8))
     for name, points in sorted(losses.items()):
+        if not name.startswith("l_"):  # D_real / D_fake are mean logits, not losses
+            continue
         iterations, values = zip(*points)
         ax_loss.plot(iterations, values, label=name)
     ax_loss.set_yscale("log")
