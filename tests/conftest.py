@@ -10,7 +10,6 @@ import pytest  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CODES = os.path.join(REPO, "codes")
-SHARED = os.path.join(os.path.dirname(REPO), "shared")
 if CODES not in sys.path:
     sys.path.insert(0, CODES)
 

@@ -8,12 +8,11 @@ import torch
 from PIL import Image
 from skimage import data
 
-from conftest import SHARED
 from imresize_loop_reference import imresize_loop
 from rwsr.data.imresize import imresize, imresize_torch, imresize_uint8, quantize_uint8, resize_weights
 from rwsr.utils.errors import RwsrError
 
-REFERENCE = os.path.join(SHARED, "testdata", "imresize_reference.npz")
+REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "imresize_reference.npz")
 
 
 def reference_cases():
