@@ -14,7 +14,7 @@ def bicubic_baseline(lr_dir, hr_dir, output_dir, scale):
     """MATLAB-bicubic upsampling of every LR image, scored like test.py scores a model."""
     lpips_metric, reason = create_lpips_metric("cpu")
     if lpips_metric is None:
-        print(f"LPIPS skipped: {reason}")
+        print(reason)  # says why LPIPS is skipped
     records = []
     for lr_path in list_images(lr_dir):
         name = image_stem(lr_path)
