@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 from rwsr.data.imresize import imresize, imresize_uint8, quantize_uint8  # noqa: E402
 from rwsr.utils.errors import RwsrError, run_cli  # noqa: E402
 from rwsr.utils.fs import atomic_write_text  # noqa: E402
-from rwsr.utils.image_io import image_stem, list_images, read_image, to_uint8, write_image  # noqa: E402
+from rwsr.utils.image_io import image_stem, list_images, modcrop, read_image, to_uint8, write_image  # noqa: E402
 
 SETTINGS_FILE = "create_bicubic_dataset.json"
 
@@ -85,12 +85,6 @@ def clean_up(img, factor):
     return quantize_uint8(imresize(values, 1.0 / factor))
 
 
-def crop_to_multiple(img, factor):
-    """Crop from the top left so that height and width divide by factor."""
-    height, width = img.shape[:2]
-    return img[:height - height % factor, :width - width % factor]
-
-
 def make_pair(path, role, hr_dir, lr_dir, cleanup, upscale, overwrite):
     """Write HR/<stem>.png and LR/<stem>.png for one photo (a worker task)."""
     name = image_stem(path) + ".png"
@@ -99,7 +93,7 @@ def make_pair(path, role, hr_dir, lr_dir, cleanup, upscale, overwrite):
         return TaskResult(path, "existing")
     img = read_image(path)
     hr = clean_up(img, cleanup) if role == "source" else to_uint8(img)
-    hr = crop_to_multiple(hr, upscale)
+    hr = modcrop(hr, upscale)
     if hr.shape[0] == 0 or hr.shape[1] == 0:
         raise RwsrError(f"{path}: too small ({img.shape[1]}x{img.shape[0]}) for clean-up /{cleanup:g} "
                         f"and x{upscale}")

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..utils.errors import RwsrError
+from ..utils.image_io import modcrop
 from .imresize import imresize
 from .noise_estimation import estimate_noise_sigma, to_unit255, zero_mean_std
 from .train_list import ON_THE_FLY
@@ -37,11 +38,6 @@ from .train_list import ON_THE_FLY
 SELECTED, ELIGIBLE, TOO_NOISY, TOO_SMALL, UNREADABLE = "selected", "eligible", "too noisy", "too small", "unreadable"
 _STATUS_ORDER = {SELECTED: 0, ELIGIBLE: 1, TOO_NOISY: 2, TOO_SMALL: 3, UNREADABLE: 4}
 RANKING_HEADER = ("rank", "path", "height", "width", "sigma_lr", "ratio_to_pool", "status", "note")
-
-
-def modcrop(img, scale):
-    height, width = img.shape[:2]
-    return img[:height - height % scale, :width - width % scale]
 
 
 def lr_noise_sigma(img, scale):

@@ -3,7 +3,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..utils.errors import RwsrError
-from ..utils.image_io import to_float32
+from ..utils.image_io import modcrop, to_float32
 from . import transforms as T
 from .pairing import check_crop_fits, check_pair_sizes, match_by_key
 from .sources import FileListSource, open_source
@@ -78,7 +78,7 @@ class PairedImageDataset(Dataset):
 
     def _read_pair(self, gt_key, lq_key):
         """The stored uint8/uint16 arrays; converted to float only after cropping."""
-        gt = T.modcrop(self.gt_source.read(gt_key), self.scale)
+        gt = modcrop(self.gt_source.read(gt_key), self.scale)
         lq = None if lq_key is None else self.lq_source.read(lq_key)
         if lq is not None and (lq.shape[0] * self.scale, lq.shape[1] * self.scale) != gt.shape[:2]:
             # the header said otherwise; the file changed after the dataset was built

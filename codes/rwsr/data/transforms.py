@@ -18,12 +18,6 @@ _Y_OFFSET = 16.0 / 255.0
 _RESIZE_MARGIN = 3
 
 
-def modcrop(img, scale):
-    """Crop the bottom/right so that height and width are multiples of scale."""
-    height, width = img.shape[:2]
-    return img[: height - height % scale, : width - width % scale]
-
-
 def random_crop_box(rng, lq_height, lq_width, lq_size):
     """Top-left corner (LR pixels) of a random lq_size x lq_size window."""
     top = int(rng.integers(0, lq_height - lq_size + 1))

@@ -32,7 +32,7 @@ import numpy as np
 from ..data.imresize import imresize_uint8
 from ..utils.errors import RwsrError
 from ..utils.fs import atomic_write_text
-from ..utils.image_io import decode_image, encode_image, write_image
+from ..utils.image_io import decode_image, encode_image, modcrop, write_image
 
 # Which bundled photo goes where. Source: the noisy camera's photos, with flat
 # areas (sky, table, walls) at mid and bright tones where collect_noise finds
@@ -97,11 +97,6 @@ def load_photo(name):
     if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
         raise RwsrError(f"skimage.data.{name}: expected an 8-bit gray or RGB photo, got {img.dtype} {img.shape}")
     return img
-
-
-def modcrop(img, scale):
-    height, width = img.shape[:2]
-    return img[:height - height % scale, :width - width % scale]
 
 
 def _write_set(folder, names, make):

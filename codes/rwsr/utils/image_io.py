@@ -84,6 +84,12 @@ def read_image(path):
     return decode_image(data, name=path)
 
 
+def modcrop(img, scale):
+    """Crop the bottom/right so that height and width are multiples of scale."""
+    height, width = img.shape[:2]
+    return img[: height - height % scale, : width - width % scale]
+
+
 def to_uint8(img):
     """Quantise a uint8/uint16 image to uint8 (rounded)."""
     if img.dtype == np.uint8:
