@@ -21,7 +21,7 @@ from tqdm import tqdm  # noqa: E402
 
 from rwsr.utils.errors import RwsrError  # noqa: E402
 from rwsr.utils.fs import is_inside  # noqa: E402
-from rwsr.utils.image_io import image_stem, list_images  # noqa: E402
+from rwsr.utils.image_io import check_unique_stems, image_stem, list_images  # noqa: E402,F401 (scripts import check_unique_stems from here)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_PATHS_FILE = os.path.join(REPO_ROOT, "preprocess", "paths.yml")
@@ -103,16 +103,6 @@ def list_input_images(folder, recursive=False):
     if not images:
         raise RwsrError(f"{folder}: no images found (png, jpg, bmp, tif, webp...); check the folder", exit_code=2)
     return images
-
-
-def check_unique_stems(paths):
-    """Outputs are named by stem: two inputs with one stem would overwrite each other."""
-    seen = {}
-    for path in paths:
-        stem = image_stem(path)
-        if stem in seen:
-            raise RwsrError(f"{seen[stem]} and {path} share the name {stem!r}; rename one of them", exit_code=2)
-        seen[stem] = path
 
 
 def check_output_location(output, inputs):

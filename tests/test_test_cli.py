@@ -222,7 +222,7 @@ def test_existing_results_need_overwrite(setup, tmp_path, capsys):
 
 @pytest.mark.parametrize("case", ["same_folder", "empty", "missing_model", "not_a_checkpoint", "wrong_scale",
                                   "discriminator", "missing_gt", "no_output", "missing_input",
-                                  "output_is_file"])
+                                  "output_is_file", "same_stem"])
 def test_bad_input_is_one_line(setup, tmp_path, capsys, case):
     args = ["--model", setup.model, "--input", setup.lr, "--output", tmp_path / "out"]
     fragments, code = (), 2
@@ -255,6 +255,10 @@ def test_bad_input_is_one_line(setup, tmp_path, capsys, case):
     elif case == "output_is_file":
         (tmp_path / "file").write_text("x")
         args[5], fragments = tmp_path / "file", ("not a folder",)
+    elif case == "same_stem":
+        shutil.copytree(setup.lr, tmp_path / "lr")
+        shutil.copy(os.path.join(setup.lr, "coffee.png"), tmp_path / "lr" / "coffee.jpg")
+        args[3], fragments = tmp_path / "lr", ("coffee.jpg", "coffee.png", "share the name")
     assert_one_line_error(run_cli(capsys, *args), *fragments, code=code)
     assert not os.path.exists(tmp_path / "out")
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..utils.errors import RwsrError
-from ..utils.image_io import image_stem, list_images, read_image, to_uint8
+from ..utils.image_io import check_unique_stems, image_stem, list_images, read_image, to_uint8
 from ..utils.tensor_image import image_to_tensor, tensor_to_uint8
 
 
@@ -39,16 +39,6 @@ def _gt_lookup(gt_paths, scale):
     return lookup
 
 
-def _check_unique_stems(paths):
-    seen = {}
-    for path in paths:
-        stem = image_stem(path)
-        if stem in seen:
-            raise RwsrError(f"{path}: same name as {seen[stem]} with another extension; both would be "
-                            "written to the same output; keep one of them", exit_code=2)
-        seen[stem] = path
-
-
 def list_inputs(input_path):
     """LR image paths from a file or a folder; an empty folder is an error (exit 2)."""
     if os.path.isfile(input_path):
@@ -58,7 +48,7 @@ def list_inputs(input_path):
     paths = list_images(input_path)
     if not paths:
         raise RwsrError(f"{input_path}: no images found (png, jpg, bmp, tif, webp, ...); check --input", exit_code=2)
-    _check_unique_stems(paths)
+    check_unique_stems(paths)
     return paths
 
 

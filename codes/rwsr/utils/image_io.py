@@ -36,6 +36,16 @@ def image_stem(path):
     return os.path.splitext(os.path.basename(path))[0]
 
 
+def check_unique_stems(paths):
+    """Outputs are named by stem: two inputs with one stem would overwrite each other (exit 2)."""
+    seen = {}
+    for path in paths:
+        stem = image_stem(path)
+        if stem in seen:
+            raise RwsrError(f"{seen[stem]} and {path} share the name {stem!r}; rename one of them", exit_code=2)
+        seen[stem] = path
+
+
 def _looks_truncated(data):
     """Detect files that OpenCV would decode partially without an error."""
     if data[:8] == b"\x89PNG\r\n\x1a\n":
