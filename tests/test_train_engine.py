@@ -15,7 +15,7 @@ from rwsr.cli.train import main as train_main
 from rwsr.utils.image_io import read_image, write_image
 from train_helpers import experiment_dir, make_data, read_weights, tiny_options, train_log, write_options
 
-LOSSES = ("l_g_pix", "l_g_fea", "l_g_gan", "l_d_real", "l_d_fake", "D_real", "D_fake")
+LOSSES = ("l_g_pix", "l_g_pix1", "l_g_pix2", "l_g_fea", "l_g_gan1", "l_g_total", "l_d_real", "l_d_fake", "D_real", "D_fake")
 
 
 def run_train(*args, capsys=None):

@@ -44,21 +44,76 @@ def test_cosine_first_cycle_matches_torch():
     assert [schedule.lr(BASE, it) for it in range(1, 11)] == pytest.approx(expected, rel=1e-9)
 
 
-def test_multistep_restarts_reset_to_weighted_base():
-    # restart at 10 applies from iteration 11; the milestone at 11 is overridden by it (official order)
-    schedule = LRSchedule("MultiStepLR_Restart", milestones=[5, 11, 15], gamma=0.5, restarts=[10],
-                          restart_weights=[0.5])
-    rates = {it: schedule.lr(BASE, it) for it in (4, 5, 10, 11, 14, 15, 20)}
-    assert rates == pytest.approx({4: BASE, 5: BASE / 2, 10: BASE / 2, 11: BASE / 2, 14: BASE / 2,
-                                   15: BASE / 4, 20: BASE / 4})
+def test_multistep_restart_sets_the_rate_of_its_own_iteration():
+    # Hand-worked from the official semantics (scheduler stepped before each update): the restart at 10
+    # gives the update of iteration 10 base * 0.8, overriding the milestone at 10; milestones after it
+    # halve the restarted rate.
+    schedule = LRSchedule("MultiStepLR_Restart", milestones=[5, 10, 12], gamma=0.5, restarts=[10],
+                          restart_weights=[0.8])
+    rates = {it: schedule.lr(BASE, it) for it in (4, 5, 9, 10, 11, 12, 20)}
+    assert rates == pytest.approx({4: 1e-3, 5: 5e-4, 9: 5e-4, 10: 8e-4, 11: 8e-4, 12: 4e-4, 20: 4e-4}, rel=1e-12)
 
 
-def test_cosine_restart_starts_a_new_period():
+def test_multistep_restarts_compound_with_later_milestones_and_restarts():
+    schedule = LRSchedule("MultiStepLR", milestones=[2, 4, 4, 7], gamma=0.1, restarts=[3, 6],
+                          restart_weights=[0.5, 0.25])
+    expected = [1e-3, 1e-4, 5e-4, 5e-6, 5e-6, 2.5e-4, 2.5e-5, 2.5e-5]
+    assert [schedule.lr(BASE, it) for it in range(1, 9)] == pytest.approx(expected, rel=1e-12)
+
+
+def test_cosine_restart_starts_a_new_cycle_at_its_own_iteration():
     schedule = LRSchedule("CosineAnnealingLR_Restart", periods=[10, 20], restarts=[10], restart_weights=[0.8],
                           eta_min=0.0)
-    assert schedule.lr(BASE, 10) == pytest.approx(0.0, abs=1e-15)
-    assert schedule.lr(BASE, 11) == pytest.approx(0.8 * BASE)
-    assert schedule.lr(BASE, 21) == pytest.approx(0.8 * BASE * (1 + math.cos(math.pi / 2)) / 2)
+    assert schedule.lr(BASE, 9) == pytest.approx(BASE * (1 + math.cos(0.9 * math.pi)) / 2, rel=1e-12)
+    assert schedule.lr(BASE, 10) == pytest.approx(0.8 * BASE, rel=1e-12)
+    assert schedule.lr(BASE, 11) == pytest.approx(0.8 * BASE * (1 + math.cos(math.pi / 20)) / 2, rel=1e-12)
+    assert schedule.lr(BASE, 20) == pytest.approx(0.4 * BASE, rel=1e-12)
+    assert schedule.lr(BASE, 30) == pytest.approx(0.0, abs=1e-18)
+
+
+def test_cosine_without_restart_reaches_eta_min_at_the_end_of_its_period():
+    schedule = LRSchedule("CosineAnnealingLR_Restart", periods=[4], eta_min=1e-5)
+    expected = [1e-5 + (BASE - 1e-5) * (1 + math.cos(math.pi * it / 4)) / 2 for it in range(1, 5)]
+    assert [schedule.lr(BASE, it) for it in range(1, 5)] == pytest.approx(expected, rel=1e-12)
+    assert schedule.lr(BASE, 4) == pytest.approx(1e-5, rel=1e-12)
+
+
+def test_clear_state_empties_the_optimiser_states_at_each_restart():
+    model = make_model(model="sr", pixel_weight=1.0, lr_scheme="MultiStepLR", restarts=[3], restart_weights=[1.0],
+                       clear_state=True)
+    lq, gt = batch()
+    steps_seen = []
+    for iteration in range(1, 5):
+        model.update_learning_rate(iteration)
+        states = model.optimizers["G"].optimizer.state
+        steps_seen.append(max((int(state["step"]) for state in states.values()), default=0))
+        model.optimize(iteration, lq, gt)
+    # Adam had taken 0, 1, 2 steps before iterations 1-3; the restart at 3 empties it, so 0 again; then 1
+    assert steps_seen == [0, 1, 0, 1]
+
+
+def test_clear_state_restart_step_equals_a_fresh_adam_step():
+    lq, gt = batch()
+    restarted = make_model(model="sr", pixel_weight=1.0, restarts=[2], restart_weights=[1.0], clear_state=True)
+    kept = make_model(model="sr", pixel_weight=1.0, restarts=[2], restart_weights=[1.0])
+    for model in (restarted, kept):
+        model.update_learning_rate(1)
+        model.optimize(1, lq, gt)
+    fresh = make_model(model="sr", pixel_weight=1.0)
+    fresh.net_g.load_state_dict(restarted.net_g.state_dict())
+    for model in (restarted, kept, fresh):
+        model.update_learning_rate(2)
+        model.optimize(2, lq, gt)
+    for name, value in restarted.net_g.state_dict().items():
+        assert torch.equal(value, fresh.net_g.state_dict()[name]), name
+    assert not all(torch.equal(value, kept.net_g.state_dict()[name]) for name, value in restarted.net_g.state_dict().items())
+
+
+def test_clear_state_is_not_applied_by_the_cosine_scheme():
+    schedule = LRSchedule("CosineAnnealingLR_Restart", periods=[4, 4], restarts=[4], restart_weights=[1],
+                          clear_state=True)
+    assert not schedule.clears_state_at(4)
+    assert LRSchedule("MultiStepLR", restarts=[4], restart_weights=[1], clear_state=True).clears_state_at(4)
 
 
 def test_warmup_is_linear_then_follows_the_schedule():
@@ -164,7 +219,7 @@ def test_d_init_iters_and_update_ratio_gate_the_generator_step():
         before_g, before_d = snapshot(model.net_g), snapshot(model.net_d)
         losses = model.optimize(iteration, lq, gt)
         updated.append((changed(before_g, model.net_g, ""), changed(before_d, model.net_d, ""),
-                        "l_g_pix" in losses))
+                        "l_g_pix2" in losses))
     # G steps when iteration % 2 == 0 and iteration > 2: iterations 4 and 6; D steps every iteration
     assert updated == [(False, True, False), (False, True, False), (False, True, False),
                        (True, True, True), (False, True, False), (True, True, True)]
@@ -173,7 +228,7 @@ def test_d_init_iters_and_update_ratio_gate_the_generator_step():
 def test_gan_weight_zero_trains_without_a_discriminator():
     model = make_model(gan_weight=0.0)
     assert "D" not in model.networks() and model.net_d is None
-    assert set(model.optimize(1, *batch())) == {"l_g_pix"}
+    assert set(model.optimize(1, *batch())) == {"l_g_pix", "l_g_pix1", "l_g_pix2", "l_g_total"}
 
 
 def test_ema_follows_the_generator_with_the_given_decay():
@@ -186,10 +241,24 @@ def test_ema_follows_the_generator_with_the_given_decay():
     assert model.validation_network() is model.ema.net
 
 
-def test_cr_weight_is_accepted_and_reported_unused():
+def test_cr_weight_is_accepted_and_reported_unused_by_srgan():
     with captured_project_log() as log:
         make_model(cr_weight=1e-3)
-    assert "cr_weight=0.001 is accepted but unused" in log.text()
+    assert "cr_weight=0.001 is accepted but unused by model srgan" in log.text()
+    with captured_project_log() as log:
+        make_model(model="srgan_an", cr_weight=1e-3, feature_weight=1.0, feature_pretrained=False,
+                   feature_layer="conv1_2")
+    assert "cr_weight" not in log.text()
+
+
+def test_sr_model_reads_the_official_beta_keys():
+    assert make_model(model="sr", pixel_weight=1.0, beta1=0.5, beta2=0.9).optimizers["G"].optimizer.param_groups[0][
+        "betas"] == (0.5, 0.9)
+    assert make_model(model="sr", pixel_weight=1.0, beta1_G=0.7).optimizers["G"].optimizer.param_groups[0][
+        "betas"] == (0.7, 0.999)
+    gan = make_model(beta1_G=0.6, beta2_G=0.95, beta1_D=0.4, beta2_D=0.99)
+    assert gan.optimizers["G"].optimizer.param_groups[0]["betas"] == (0.6, 0.95)
+    assert gan.optimizers["D"].optimizer.param_groups[0]["betas"] == (0.4, 0.99)
 
 
 def test_gradient_clipping_bounds_the_gradient_norm():

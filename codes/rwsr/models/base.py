@@ -34,7 +34,7 @@ class BaseModel:
         decay = self.train_opt["ema_decay"] or 0.0
         self.ema = ModelEMA(self.net_g, decay) if decay > 0 else None
         self.net_g_train = wrap_ddp(self.net_g, runtime)
-        self.optimizers = {"G": self._make_optimizer(self.net_g, "G")}
+        self.optimizers = {"G": self._make_optimizer(self.net_g, "G", self.generator_betas())}
 
     # construction helpers
     def _place(self, net):
@@ -44,10 +44,14 @@ class BaseModel:
         if path:
             load_network(net, path, strict=self.opt["path"]["strict_load"], logger=self.logger)
 
-    def _make_optimizer(self, net, which):
+    def generator_betas(self):
+        """Adam betas of G; None: train.beta1_G / beta2_G."""
+        return None
+
+    def _make_optimizer(self, net, which, betas=None):
         t = self.train_opt
         lr = t[f"lr_{which}"]
-        betas = (t[f"beta1_{which}"], t[f"beta2_{which}"])
+        betas = betas or (t[f"beta1_{which}"], t[f"beta2_{which}"])
         return NetOptimizer(net, lr, betas, t[f"weight_decay_{which}"], self.device, self.precision, t["grad_clip"])
 
     def to_device_layout(self, tensor):
@@ -62,7 +66,11 @@ class BaseModel:
         return nets
 
     def update_learning_rate(self, iteration):
+        """Rates (and, at a restart with clear_state, optimiser states) for the update of `iteration`."""
+        clear = self.schedule.clears_state_at(iteration)
         for optimizer in self.optimizers.values():
+            if clear:
+                optimizer.clear_state()
             optimizer.set_lr(self.schedule.lr(optimizer.base_lr, iteration))
 
     def current_lr(self):

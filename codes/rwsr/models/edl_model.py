@@ -1,10 +1,9 @@
-"""`model: srgan` (alias `edl`): the EDL losses and update order of DESIGN.md.
+"""The EDL GAN model: `model: srgan` (alias `edl`), `srgan_al`, `srgan_an`, `srgan_r`.
 
 Per iteration, as the official SRGANModel: the generator step (when
-iteration % D_update_ratio == 0 and iteration > D_init_iters) with
-pixel loss on y_1, feature loss on y, adversarial loss on y_p (and the optional
-exclusionary loss on (y_p, y_1)); then the discriminator step on HR against the
-same y, detached.
+iteration % D_update_ratio == 0 and iteration > D_init_iters) with the model's objective
+(rwsr.models.edl_objectives) plus the optional gradient-exclusion loss on (y_p, y_1); then the
+discriminator step on HR against the same y, detached.
 """
 import torch
 
@@ -12,7 +11,11 @@ from ..archs import build_discriminator
 from ..losses import ExclusionLoss, FeatureLoss, GANLoss, LPIPSLoss, PixelLoss, gradient_penalty
 from ..utils.errors import OptionError
 from .base import BaseModel, split_generator_output
+from .edl_objectives import OBJECTIVES
 from .runtime import wrap_ddp
+
+ADVERSARIAL_TERMS = {"y": "gan", "y_p": "gan1", "y_1": "gan2"}
+PIXEL_TERMS = {"y": "pix", "y_p": "pix1", "y_1": "pix2"}
 
 
 class EDLModel(BaseModel):
@@ -20,12 +23,18 @@ class EDLModel(BaseModel):
         super().__init__(opt, runtime, logger)
         t = self.train_opt
         self.gan_type = t["gan_type"]
+        self.objective = OBJECTIVES[opt["model"]]
+        self.cr_weight, self.align_weight = t["cr_weight"], t["align_weight"]
         self.weights = {"pix": t["pixel_weight"] or 0.0, "fea": t["feature_weight"] or 0.0,
                         "gan": t["gan_weight"] or 0.0, "excl": t["exclusion_weight"] or 0.0}
         self.d_update_ratio = t["D_update_ratio"] or 1
         self.d_init_iters = t["D_init_iters"] or 0
-        if t["cr_weight"] is not None:
-            logger.warning("train.cr_weight=%s is accepted but unused, as in the official code", t["cr_weight"])
+        if opt["model"] == "srgan" and t["cr_weight"] is not None:
+            logger.warning("train.cr_weight=%s is accepted but unused by model srgan (the variants srgan_al, "
+                           "srgan_an and srgan_r use it)", t["cr_weight"])
+        for key in ("beta1", "beta2"):
+            if t[key] is not None:
+                logger.warning("train.%s is read by model sr only; the GAN model uses %s_G / %s_D", key, key, key)
         if not any(weight > 0 for weight in self.weights.values()):
             raise OptionError("train: pixel_weight, feature_weight, gan_weight and exclusion_weight are all 0; "
                               "the generator would have no loss")
@@ -89,30 +98,42 @@ class EDLModel(BaseModel):
         if self.net_d is not None:
             self.net_d.requires_grad_(False)
         with self.precision.autocast():
-            y, y_p, y_1 = split_generator_output(self.net_g_train(lq))
-            terms = []
-            if self.pixel_loss is not None:
-                terms.append(("l_g_pix", self.weights["pix"] * self.pixel_loss(y_1.float(), gt)))
-            if self.feature_loss is not None:
-                terms.append(("l_g_fea", self.weights["fea"] * self.feature_loss(y, gt)))
-            if self.net_d is not None:
-                terms.append(("l_g_gan", self.weights["gan"] * self._generator_adversarial(y_p, gt)))
+            outputs = dict(zip(("y", "y_p", "y_1"), split_generator_output(self.net_g_train(lq))))
+            terms = self._weighted_terms(outputs, gt)
+        total, extra = self.objective.loss(terms, self.cr_weight, self.align_weight)
         if self.exclusion_loss is not None:
-            terms.append(("l_g_excl", self.weights["excl"] * self.exclusion_loss(y_p.float(), y_1.float())))
-        total = sum(value.float() for _, value in terms)
-        optimizer.step(total)
+            extra["excl"] = self.weights["excl"] * self.exclusion_loss(outputs["y_p"].float(), outputs["y_1"].float())
+            total = total + extra["excl"]
+        optimizer.scale_loss(total).backward()
+        optimizer.step()
         self._after_generator_step()
-        logs.update((name, value.detach()) for name, value in terms)
-        return y
+        logs.update((f"l_g_{name}", value.detach()) for name, value in {**terms, **extra}.items())
+        logs["l_g_total"] = total.detach()
+        return outputs["y"]
 
-    def _generator_adversarial(self, y_p, gt):
+    def _weighted_terms(self, outputs, gt):
+        """pix, pix1, pix2, fea and the adversarial terms of the objective, weighted, in fp32."""
+        terms = {}
+        if self.pixel_loss is not None:
+            for output, name in PIXEL_TERMS.items():
+                terms[name] = self.weights["pix"] * self.pixel_loss(outputs[output].float(), gt)
+        if self.feature_loss is not None:
+            terms["fea"] = self.weights["fea"] * self.feature_loss(outputs["y"], gt).float()
+        if self.net_d is not None:
+            fakes = [outputs[name] for name in self.objective.adversarial_inputs]
+            for name, loss in zip(self.objective.adversarial_inputs, self._generator_adversarial(fakes, gt)):
+                terms[ADVERSARIAL_TERMS[name]] = self.weights["gan"] * loss.float()
+        return terms
+
+    def _generator_adversarial(self, fakes, gt):
+        """G's adversarial loss of each fake: D sees the fakes in order, then HR (ragan)."""
         # The plain module: D's weights are frozen here and need no gradient averaging.
-        pred_fake = self.net_d(y_p)
+        preds_fake = [self.net_d(fake) for fake in fakes]
         pred_real = None
         if self.gan_type == "ragan":
             with torch.no_grad():
                 pred_real = self.net_d(gt)
-        return self.gan_loss.generator_loss(pred_fake, pred_real)
+        return [self.gan_loss.generator_loss(pred_fake, pred_real) for pred_fake in preds_fake]
 
     def _discriminator_step(self, gt, fake, logs):
         optimizer = self.optimizers["D"]
@@ -126,6 +147,7 @@ class EDLModel(BaseModel):
             penalty = self.train_opt["gp_weight"] * gradient_penalty(self.net_d, gt, fake)
             logs["l_d_gp"] = penalty.detach()
             total = total + penalty
-        optimizer.step(total.float())
+        optimizer.scale_loss(total.float()).backward()
+        optimizer.step()
         logs.update(l_d_real=l_real.detach(), l_d_fake=l_fake.detach(),
                     D_real=pred_real.detach().float().mean(), D_fake=pred_fake.detach().float().mean())

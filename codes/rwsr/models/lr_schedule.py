@@ -4,9 +4,12 @@ The official code steps stateful schedulers once per iteration; computing the ra
 from the iteration alone gives the same rates and makes resuming exact by
 construction (the iteration is the whole scheduler state).
 
-Conventions (as the official MultiStepLR_Restart / CosineAnnealingLR_Restart):
-- iterations count from 1; a milestone m applies from iteration m on;
-- a restart r applies from iteration r + 1, resetting the rate to base * weight;
+Conventions of the official MultiStepLR_Restart / CosineAnnealingLR_Restart, which are
+stepped once before the update of each iteration (iterations count from 1):
+- a milestone m applies from the update of iteration m on;
+- a restart r applies from the update of iteration r itself: the rate becomes base * weight
+  there (a milestone at r is overridden) and the cosine cycle starts at r;
+- with clear_state (MultiStepLR schemes), a restart also empties the optimiser state;
 - during warm-up (iteration < warmup_iter) the rate is base * iteration / warmup_iter.
 """
 import bisect
@@ -21,13 +24,13 @@ class LRSchedule:
     """Multiplier of the base learning rate at a given iteration."""
 
     def __init__(self, scheme, milestones=(), gamma=0.5, restarts=None, restart_weights=None,
-                 periods=None, eta_min=0.0, warmup_iter=-1):
+                 periods=None, eta_min=0.0, warmup_iter=-1, clear_state=False):
         if scheme not in SCHEMES:
             raise OptionError(f"train.lr_scheme: {scheme!r} is not one of {', '.join(SCHEMES)}")
         self.scheme = scheme
         self.milestones = sorted(int(m) for m in milestones or ())
         self.gamma = float(gamma)
-        self.restart_starts = [int(r) + 1 for r in restarts or ()]
+        self.restart_starts = [int(r) for r in restarts or ()]
         weights = list(restart_weights or [])
         if len(weights) < len(self.restart_starts):
             raise OptionError(f"train.restart_weights: {len(weights)} weights for "
@@ -42,6 +45,11 @@ class LRSchedule:
                                   "(one per cycle: the first plus one per restart)")
         self.eta_min = float(eta_min or 0.0)
         self.warmup_iter = int(warmup_iter if warmup_iter is not None else -1)
+        self.clear_state = bool(clear_state) and scheme != "CosineAnnealingLR_Restart"
+
+    def clears_state_at(self, iteration):
+        """Whether the optimiser state is emptied before the update of `iteration`."""
+        return self.clear_state and iteration in self.restart_starts
 
     def _cycle(self, iteration):
         """(index of the current restart cycle, its first iteration, its weight)."""
@@ -67,6 +75,6 @@ def schedule_from_options(train_opt):
     return LRSchedule(train_opt["lr_scheme"], milestones=train_opt["lr_steps"], gamma=train_opt["lr_gamma"],
                       restarts=train_opt["restarts"], restart_weights=train_opt["restart_weights"],
                       periods=train_opt["T_period"], eta_min=train_opt["eta_min"],
-                      warmup_iter=train_opt["warmup_iter"])
+                      warmup_iter=train_opt["warmup_iter"], clear_state=train_opt["clear_state"])
 
 

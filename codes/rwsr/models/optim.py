@@ -47,14 +47,21 @@ class NetOptimizer:
     def zero_grad(self):
         self.optimizer.zero_grad(set_to_none=True)
 
-    def step(self, loss):
-        """Backward of loss, optional clipping, optimiser step."""
-        self.scaler.scale(loss).backward()
+    def scale_loss(self, loss):
+        """The loss to call backward() on: scaled for fp16 autocast, as it is otherwise."""
+        return self.scaler.scale(loss)
+
+    def step(self):
+        """Optional gradient clipping, then the optimiser step (skipped by the scaler on inf/NaN in fp16)."""
         if self.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
             clip_grad_norm_(self.params, self.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+
+    def clear_state(self):
+        """Forget the Adam moments and step counts, as a restart with clear_state does."""
+        self.optimizer.state.clear()
 
     def set_lr(self, lr):
         for group in self.optimizer.param_groups:

@@ -11,7 +11,7 @@ import re
 import yaml
 
 from ..utils.errors import OptionError
-from .schema import DATASET, DATASETS_KEY, GENERAL, REQUIRED, SECTIONS
+from .schema import ALIGN_WEIGHT_DEFAULTS, CR_WEIGHT_DEFAULT, DATASET, DATASETS_KEY, GENERAL, LOSS_VARIANTS, REQUIRED, SECTIONS
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -161,9 +161,31 @@ def validate(raw, phase="train"):
         raise OptionError(f"network_G.upscale: {opt['network_G']['upscale']} differs from scale {opt['scale']}")
     if opt["crop_border"] is None:
         opt["crop_border"] = opt["scale"]
+    if opt["train"]["align_weight"] is None:
+        opt["train"]["align_weight"] = ALIGN_WEIGHT_DEFAULTS.get(opt["model"], 0.0)
+    if opt["train"]["cr_weight"] is None and opt["model"] in LOSS_VARIANTS:
+        opt["train"]["cr_weight"] = CR_WEIGHT_DEFAULT
     if phase == "train":
         _check_training(opt)
+        _check_generator_objective(opt["model"], opt["train"])
     return opt
+
+
+def _check_generator_objective(model, train):
+    """The loss variants combine the weighted pixel, feature and relativistic GAN terms."""
+    if model in LOSS_VARIANTS:
+        if train["gan_type"] != "ragan":
+            raise OptionError(f"train.gan_type: model {model} is built on the relativistic loss; "
+                              f"set gan_type: ragan (got {train['gan_type']!r})")
+        needed = ("pixel_weight", "feature_weight", "gan_weight")
+    elif model == "srgan" and train["align_weight"]:
+        needed = ("pixel_weight", "feature_weight")
+    else:
+        return
+    for key in needed:
+        if not train[key] or train[key] <= 0:
+            what = f"model {model}" if model in LOSS_VARIANTS else "train.align_weight > 0"
+            raise OptionError(f"train.{key}: {what} needs a positive {key} (got {train[key]})")
 
 
 def _check_training(opt):

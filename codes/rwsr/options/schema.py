@@ -9,6 +9,14 @@ from typing import Any, Optional, Tuple
 
 REQUIRED = object()
 
+MODELS = ("sr", "srgan", "edl", "srgan_al", "srgan_an", "srgan_r")
+# The EDL loss variants of the authors' compiled code; each needs the relativistic GAN loss.
+LOSS_VARIANTS = ("srgan_al", "srgan_an", "srgan_r")
+# train.align_weight when the option file leaves it null: the constant of the compiled code.
+ALIGN_WEIGHT_DEFAULTS = {"srgan": 0.0, "srgan_al": 0.01, "srgan_an": 0.01, "srgan_r": 0.0}
+# train.cr_weight of the variants when the option file leaves it null: the official NTIRE file's value.
+CR_WEIGHT_DEFAULT = 1e-3
+
 
 @dataclass(frozen=True)
 class Opt:
@@ -29,8 +37,9 @@ def _opt(kind, default, doc, choices=None, nullable=True):
 GENERAL = {
     "name": _opt("str", REQUIRED, "experiment name: experiments/<name>/ and results/<name>/", nullable=False),
     "use_tb_logger": _opt("bool", False, "write TensorBoard logs to tb_logger/<name>"),
-    "model": _opt("str", "srgan", "sr: L1 pre-training; srgan (alias edl): the EDL GAN model",
-                  choices=("sr", "srgan", "edl")),
+    "model": _opt("str", "srgan", "sr: pixel-loss pre-training; srgan (alias edl): the EDL GAN model with the "
+                  "published loss; srgan_al, srgan_an, srgan_r: the authors' exclusionary loss variants",
+                  choices=MODELS),
     "distortion": _opt("str", "sr", "kept for official option files; only 'sr'", choices=("sr",)),
     "scale": _opt("int", 4, "super-resolution factor", choices=(2, 4), nullable=False),
     "gpu_ids": _opt("list[int]", None, "GPUs to use (official files); sets CUDA_VISIBLE_DEVICES when not launched by torchrun"),
@@ -94,6 +103,8 @@ TRAIN = {
     "weight_decay_G": _opt("float", 0.0, "generator weight decay"),
     "beta1_G": _opt("float", 0.9, "Adam beta1 (G)"),
     "beta2_G": _opt("float", 0.999, "Adam beta2 (G)"),
+    "beta1": _opt("float", None, "Adam beta1 of model sr (official name); null: beta1_G"),
+    "beta2": _opt("float", None, "Adam beta2 of model sr (official name); null: beta2_G"),
     "lr_D": _opt("float", 1e-4, "discriminator learning rate"),
     "weight_decay_D": _opt("float", 0.0, "discriminator weight decay"),
     "beta1_D": _opt("float", 0.9, "Adam beta1 (D)"),
@@ -106,6 +117,7 @@ TRAIN = {
     "lr_gamma": _opt("float", 0.5, "MultiStepLR decay factor"),
     "restarts": _opt("list[int]", None, "iterations at which the schedule restarts"),
     "restart_weights": _opt("list[float]", None, "learning-rate multipliers at each restart"),
+    "clear_state": _opt("bool", False, "MultiStepLR restarts also empty the optimiser state (Adam moments)"),
     "T_period": _opt("list[int]", None, "cosine periods (CosineAnnealingLR_Restart)"),
     "eta_min": _opt("float", 1e-7, "minimum learning rate of the cosine schedule"),
     "pixel_criterion": _opt("str", "l1", "pixel loss on the L1 branch y_1", choices=("l1", "l2", "charbonnier")),
@@ -117,8 +129,11 @@ TRAIN = {
     "gan_type": _opt("str", "ragan", "adversarial loss", choices=("gan", "ragan", "lsgan", "wgan-gp")),
     "gan_weight": _opt("float", 5e-3, "adversarial loss weight; 0 disables D"),
     "gp_weight": _opt("float", 10.0, "gradient penalty weight (wgan-gp)"),
-    "cr_weight": _opt("float", None, "accepted from official files; unused, as in the official code"),
-    "exclusion_weight": _opt("float", 0.0, "exclusionary gradient loss weight (project's formulation; 0 = official)"),
+    "cr_weight": _opt("float", None, "weight of the exclusionary term of srgan_al / srgan_an / srgan_r (null: "
+                      "1e-3); unused by srgan"),
+    "align_weight": _opt("float", None, "weight A of the align term A*(pix2 - fea)^2; null: 0.01 for srgan_al and "
+                         "srgan_an (as compiled), 0 for srgan and srgan_r"),
+    "exclusion_weight": _opt("float", 0.0, "gradient-exclusion loss weight (this project's extension; 0 = off)"),
     "exclusion_scales": _opt("int", 3, "number of scales of the exclusionary loss"),
     "D_update_ratio": _opt("int", 1, "update G every D_update_ratio iterations"),
     "D_init_iters": _opt("int", 0, "iterations training only D at the start"),
