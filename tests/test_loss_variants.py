@@ -144,6 +144,7 @@ def variant_options(model, **train):
            "network_G": {"which_model_G": "RRDBNet", "nf": 8, "nb": 1, "gc": 8},
            "network_D": {"which_model_D": "NLayerDiscriminator", "nf": 8, "nlayer": 2},
            "train": dict({"niter": 10, "lr_G": 1e-3, "lr_D": 2e-3, "beta1_G": 0.5, "beta2_G": 0.9, "beta1_D": 0.8,
+                          "weight_decay_G": 0.1, "weight_decay_D": 0.05,
                           "pixel_weight": W_PIX, "feature_weight": W_FEA, "feature_pretrained": False,
                           "feature_layer": "conv2_2", "gan_type": "ragan", "gan_weight": W_GAN, "cr_weight": CR},
                          **train)}
@@ -155,10 +156,11 @@ def make_variant(model, **train):
     return build_model(variant_options(model, **train), cpu_runtime(), get_logger())
 
 
-def batches():
+def batches(count=3):
+    """Three steps: Adam's betas change the update only from the second step on."""
     gen = torch.Generator().manual_seed(5)
     out = []
-    for _ in range(2):
+    for _ in range(count):
         gt = torch.rand(2, 3, 32, 32, generator=gen)
         lq = (F.avg_pool2d(gt, 4) + 0.02 * torch.randn(2, 3, 8, 8, generator=gen)).clamp(0, 1)
         out.append((lq, gt))
@@ -170,8 +172,8 @@ class PlainEDLStep:
 
     def __init__(self, model, net_g, net_d, vgg, align):
         self.model, self.net_g, self.net_d, self.vgg, self.align = model, net_g, net_d, vgg, align
-        self.opt_g = torch.optim.Adam(net_g.parameters(), lr=1e-3, betas=(0.5, 0.9))
-        self.opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-3, betas=(0.8, 0.999))
+        self.opt_g = torch.optim.Adam(net_g.parameters(), lr=1e-3, betas=(0.5, 0.9), weight_decay=0.1)
+        self.opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-3, betas=(0.8, 0.999), weight_decay=0.05)
 
     @staticmethod
     def bce(logits, label):

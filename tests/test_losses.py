@@ -193,3 +193,44 @@ def test_lpips_missing_backbone_and_random_warning(tmp_path):
     with captured_project_log() as log:
         LPIPSLoss(pretrained=False)
     assert "RANDOM AlexNet" in log.text(logging.WARNING)
+
+
+# ---------------------------------------------------------------- what carries a gradient
+def test_exclusion_balance_factor_carries_no_gradient():
+    """d/dy_p of mean(tanh(l_p |g_p|) tanh(|g_1|)) with l_p held constant, by hand: two rows with
+    one x-gradient each (a in y_p, b in y_1) and no y-gradient."""
+    a, b = 0.8, 0.5
+    y_p = t([[[[0.0, a], [0.0, a]]]]).requires_grad_(True)
+    y_1 = t([[[[0.0, b], [0.0, b]]]]).requires_grad_(True)
+    ExclusionLoss(scales=1)(y_p, y_1).backward()
+    lam = math.sqrt(b / a)  # sqrt(||g_1|| / ||g_p||) = sqrt(b sqrt2 / (a sqrt2))
+    # loss = (1/2) sum over the two rows of tanh(lam (x1 - x0)) tanh(b); a varying lam would add terms
+    d_p = lam * (1 - math.tanh(lam * a) ** 2) * math.tanh(b) / 2
+    torch.testing.assert_close(y_p.grad, t([[[[-d_p, d_p], [-d_p, d_p]]]]))
+    d_1 = math.tanh(lam * a) * (1 - math.tanh(b) ** 2) / 2
+    torch.testing.assert_close(y_1.grad, t([[[[-d_1, d_1], [-d_1, d_1]]]]))
+
+
+def test_relativistic_generator_loss_sends_no_gradient_to_the_real_scores():
+    real = t([1.0, 3.0]).requires_grad_(True)
+    fake = t([0.0, -2.0]).requires_grad_(True)
+    GANLoss("ragan").generator_loss(fake, real).backward()
+    assert real.grad is None and fake.grad.abs().sum() > 0
+
+
+def test_gradient_penalty_is_taken_at_random_points_between_detached_real_and_fake():
+    class SquareCritic(torch.nn.Module):
+        """D(x) = sum(x^2) / 2: its input gradient is x, so the penalty reads the sampled point."""
+
+        def forward(self, x):
+            return (x * x).flatten(1).sum(1) / 2
+
+    real = torch.rand(4, 1, 2, 2, requires_grad=True)
+    fake = torch.rand(4, 1, 2, 2, requires_grad=True)
+    penalty = gradient_penalty(SquareCritic(), real, fake, generator=torch.Generator().manual_seed(9))
+    alpha = torch.rand(4, 1, 1, 1, generator=torch.Generator().manual_seed(9))
+    mixed = alpha * real.detach() + (1 - alpha) * fake.detach()
+    expected = ((mixed.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    torch.testing.assert_close(penalty, expected)
+    penalty.backward()
+    assert real.grad is None and fake.grad is None

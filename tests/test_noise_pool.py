@@ -80,6 +80,15 @@ def test_injected_noise_has_the_pools_standard_deviation(pool_dir):
     assert abs(float(noise.mean())) < 1e-6
 
 
+def test_luma_noise_is_the_studio_range_luma_of_the_rgb_noise(pool_dir):
+    """Training on Y (datasets' color: Y, BT.601 as MATLAB's rgb2ycbcr) must see the luma of the noise
+    an RGB run would get: Y(LR + n) - Y(LR) = 65.481/255 n_R + 128.553/255 n_G + 24.966/255 n_B."""
+    rgb_noise = NoisePool(str(pool_dir), "cpu", seed=7).inject(torch.full((6, 3, 12, 12), 0.5)) - 0.5
+    luma_noise = NoisePool(str(pool_dir), "cpu", seed=7).inject(torch.full((6, 1, 12, 12), 0.5)) - 0.5
+    weights = torch.tensor([65.481, 128.553, 24.966]).view(1, 3, 1, 1) / 255.0
+    assert torch.allclose(luma_noise, (rgb_noise * weights).sum(dim=1, keepdim=True), atol=1e-6)
+
+
 def test_luma_batches_get_luma_noise_and_values_stay_in_range(pool_dir):
     pool = NoisePool(str(pool_dir), "cpu", seed=1)
     luma = pool.inject(torch.full((4, 1, 12, 12), 0.5))

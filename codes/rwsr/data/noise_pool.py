@@ -11,12 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from ..utils import color
 from ..utils.errors import RwsrError
 from ..utils.image_io import list_images, read_image
 from ..utils.logger import get_logger
 
-# BT.601 luma weights without offset: the offset cancels when the mean is subtracted.
-_Y_WEIGHTS = (0.299, 0.587, 0.114)
 # Share of the GPU's memory the pool may take before it stays in host memory.
 _DEVICE_SHARE = 0.1
 
@@ -130,7 +129,8 @@ class NoisePool:
         self._check_fits(height, width)
         noise = self.crops(batch, height, width).to(lr_batch.device, non_blocking=True)
         if channels == 1:
-            weights = torch.tensor(_Y_WEIGHTS, device=noise.device).view(1, 3, 1, 1)
+            # The luma of the datasets' Y images; its offset cancels when the mean is subtracted.
+            weights = torch.tensor(color.Y_WEIGHTS, device=noise.device).view(1, 3, 1, 1)
             noise = (noise * weights).sum(dim=1, keepdim=True)
         noise = noise - noise.mean(dim=(2, 3), keepdim=True)
         return (lr_batch + noise.to(lr_batch.dtype)).clamp_(0.0, 1.0)

@@ -6,12 +6,9 @@ of the generator's seed alone.
 import numpy as np
 import torch
 
+from ..utils import color
 from ..utils.image_io import to_float32
 from .imresize import imresize
-
-# ITU-R BT.601 luma for RGB in [0, 1], studio range (16..235)/255, as the official bgr2ycbcr.
-_Y_WEIGHTS = np.array([65.481, 128.553, 24.966], dtype=np.float64) / 255.0
-_Y_OFFSET = 16.0 / 255.0
 
 # LR pixels kept around an on-the-fly crop so that the bicubic kernel (4 * scale HR pixels wide)
 # never reaches the cut; the crop then equals the same window of the whole image's LR.
@@ -65,8 +62,7 @@ def apply_flips(img, flips):
 
 def rgb_to_y(img):
     """HxWx3 RGB float in [0, 1] -> HxWx1 BT.601 luma in [16/255, 235/255]."""
-    luma = img.astype(np.float64) @ _Y_WEIGHTS + _Y_OFFSET
-    return luma[:, :, None].astype(np.float32)
+    return color.rgb_to_y(img)[:, :, None].astype(np.float32)
 
 
 def to_tensor(img):

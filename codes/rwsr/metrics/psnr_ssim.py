@@ -8,20 +8,16 @@ sigma 1.5 over the valid region and is averaged over channels.
 import cv2
 import numpy as np
 
+from ..utils import color
+
 _SSIM_SIGMA = 1.5
 _SSIM_RADIUS = 5  # 11x11 window
 _DATA_RANGE = 255.0
-# BT.601 luma for RGB in [0, 255] mapped to [16, 235] (MATLAB rgb2ycbcr).
-_Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
-_Y_OFFSET = 16.0
 
 
 def rgb_to_y(img):
     """Luma (float64, [16, 235] for inputs in [0, 255]) of an HxWx3 RGB image."""
-    img = np.asarray(img, dtype=np.float64)
-    if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"expected an HxWx3 RGB image, got shape {img.shape}")
-    return img @ _Y_WEIGHTS + _Y_OFFSET
+    return color.rgb_to_y(img, value_range=_DATA_RANGE)
 
 
 def _prepare(img1, img2, crop_border, test_y_channel):
