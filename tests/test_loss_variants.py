@@ -197,15 +197,19 @@ class PlainEDLStep:
             d_fake, d_fake_p, d_fake_1 = self.net_d(y), self.net_d(y_p), self.net_d(y_1)
             d_real = self.net_d(gt).detach()
             gan, gan1, gan2 = (self.relativistic_g(f, d_real) for f in (d_fake, d_fake_p, d_fake_1))
+            base = pix2 + fea + gan1
+            align = self.align * (pix2 - fea) ** 2
             unif = -torch.log(sum(torch.exp(-2 * (pix + n) ** 2) for n in (gan, gan1, gan2)))
-            loss = pix2 + fea + gan1 + CR * unif + self.align * (pix2 - fea) ** 2
+            loss = base + CR * unif + align
         else:
             d_fake, d_fake_p = self.net_d(y), self.net_d(y_p)
             d_real = self.net_d(gt).detach()
             gan, gan1 = self.relativistic_g(d_fake, d_real), self.relativistic_g(d_fake_p, d_real)
             if self.model == "srgan_an":
+                base = pix2 + fea + gan1
+                align = self.align * (pix2 - fea) ** 2
                 neg = torch.log((torch.exp(-2 * pix2) + torch.exp(-2 * gan1)) / 2)
-                loss = pix2 + fea + gan1 + CR * neg + self.align * (pix2 - fea) ** 2
+                loss = base + CR * neg + align
             else:
                 loss = 0.01 * pix2 + 1e-4 * fea + gan1 + CR * (gan + fea) / pix1
         loss.backward()

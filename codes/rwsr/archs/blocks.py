@@ -71,4 +71,7 @@ class ResidualBlock(nn.Module):
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=True)
 
     def forward(self, x):
-        return self.block(x) + self.conv(x)
+        # The shortcut first, as the official RB: autograd then sums the gradients reaching x
+        # in the same order, so training matches the official code bit for bit.
+        shortcut = self.conv(x)
+        return self.block(x) + shortcut

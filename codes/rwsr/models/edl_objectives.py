@@ -27,10 +27,13 @@ class Objective:
 
 
 def _with_extra(base, extra):
-    """base + each extra term, added in the order of the authors' code (cr, then align)."""
-    for value in extra.values():
-        base = base + value
-    return base, extra
+    """base + the cr term + the align term. The order in which terms are built and added is the
+    authors' (align built first, cr added first): autograd then sums gradients in their order."""
+    total = base
+    for name in ("cr", "align"):
+        if name in extra:
+            total = total + extra[name]
+    return total, extra
 
 
 def _align(terms, align):
@@ -43,19 +46,24 @@ def srgan_loss(terms, cr, align):
 
 
 def srgan_al_loss(terms, cr, align):
-    uniform = uniformity(terms["pix"], [terms["gan"], terms["gan1"], terms["gan2"]])
-    return _with_extra(terms["pix2"] + terms["fea"] + terms["gan1"], dict(cr=cr * uniform, **_align(terms, align)))
+    base = terms["pix2"] + terms["fea"] + terms["gan1"]
+    extra = _align(terms, align)
+    extra["cr"] = cr * uniformity(terms["pix"], [terms["gan"], terms["gan1"], terms["gan2"]])
+    return _with_extra(base, extra)
 
 
 def srgan_an_loss(terms, cr, align):
-    negative = negative_pair(terms["pix2"], terms["gan1"])
-    return _with_extra(terms["pix2"] + terms["fea"] + terms["gan1"], dict(cr=cr * negative, **_align(terms, align)))
+    base = terms["pix2"] + terms["fea"] + terms["gan1"]
+    extra = _align(terms, align)
+    extra["cr"] = cr * negative_pair(terms["pix2"], terms["gan1"])
+    return _with_extra(base, extra)
 
 
 def srgan_r_loss(terms, cr, align):
     base = SRGAN_R_PIXEL_SCALE * terms["pix2"] + SRGAN_R_FEATURE_SCALE * terms["fea"] + terms["gan1"]
-    ratio_term = cr * (terms["gan"] + terms["fea"]) / terms["pix1"]
-    return _with_extra(base, dict(cr=ratio_term, **_align(terms, align)))
+    extra = {"cr": cr * (terms["gan"] + terms["fea"]) / terms["pix1"]}
+    extra.update(_align(terms, align))
+    return _with_extra(base, extra)
 
 
 OBJECTIVES = {
