@@ -13,7 +13,8 @@ from torch.nn import functional as F
 
 from arch_helpers import captured_project_log
 from rwsr.losses.contrastive import alignment, negative_pair, uniformity
-from rwsr.models import build_model, cpu_runtime
+from rwsr.models import build_model
+from rwsr.runtime import cpu_runtime
 from rwsr.models.edl_objectives import OBJECTIVES
 from rwsr.options import validate
 from rwsr.utils.errors import OptionError

@@ -10,7 +10,8 @@ import torch
 
 from arch_helpers import captured_project_log
 from rwsr.engine.rng import capture_rng_states, restore_rng_states
-from rwsr.models import build_model, cpu_runtime
+from rwsr.models import build_model
+from rwsr.runtime import cpu_runtime
 from rwsr.models.lr_schedule import LRSchedule
 from rwsr.options import validate
 from rwsr.utils.errors import OptionError

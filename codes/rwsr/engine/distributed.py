@@ -10,7 +10,7 @@ import os
 import torch
 import torch.distributed as dist
 
-from ..models.runtime import Runtime
+from ..runtime import Runtime
 from ..utils.errors import RwsrError
 
 _TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")

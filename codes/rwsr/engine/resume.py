@@ -1,7 +1,11 @@
-"""Checks that a training state belongs to the options it is resumed with."""
+"""Which checkpoint a run resumes from, and checks that it belongs to the options it is resumed with."""
+import random
+
 import yaml
 
 from ..utils.errors import RwsrError
+from ..utils.experiment import experiment_paths
+from .checkpoints import find_latest_bundle, read_bundle
 
 _IDENTITY_KEYS = ("model", "scale")
 # Keys that may change between runs without changing the networks.
@@ -59,3 +63,32 @@ def changed_training_keys(state, opt):
     before, now = (saved.get("datasets") or {}).get("train") or {}, opt["datasets"].get("train") or {}
     changed += [f"datasets.train.{key}" for key in sorted(set(before) | set(now)) if before.get(key) != now.get(key)]
     return changed
+
+
+def read_resume_bundle(opt, auto_resume, logger):
+    """The checkpoint to resume from (path.resume_state, else the newest with --auto_resume) or None."""
+    explicit = opt["path"]["resume_state"]
+    if explicit:
+        bundle = read_bundle(explicit)
+    elif auto_resume:
+        state_dir = experiment_paths(opt)["training_state"]
+        bundle = find_latest_bundle(state_dir, logger)
+        if bundle is None:
+            logger.info("--auto_resume: no readable training state in %s; starting from scratch", state_dir)
+    else:
+        return None
+    if bundle is not None:
+        check_compatible(bundle["state"], opt, bundle["path"])
+    return bundle
+
+
+def resolve_seed(opt, bundle, runtime):
+    """The saved run's seed when resuming, else manual_seed, else a random one (same on every rank)."""
+    if bundle is not None:
+        seed = bundle["state"]["seed"]
+    elif opt["train"]["manual_seed"] is not None:
+        seed = opt["train"]["manual_seed"]
+    else:
+        seed = runtime.broadcast(random.randint(1, 10000))
+    opt["train"]["manual_seed"] = seed
+    return seed

@@ -1,24 +1,19 @@
-"""One training session from resolved options: build, check, prepare folders, train."""
+"""One training session from resolved options: build and check everything, then train."""
 import logging
 import logging.handlers
 
-from ..models.runtime import barrier
+from ..models import build_model
 from ..options import dump_options
 from ..utils.experiment import experiment_paths, prepare_experiment
 from ..utils.logger import setup_logger
+from .resume import read_resume_bundle, resolve_seed
 from .rng import seed_everything
-from .setup import TrainingData, on_main, read_resume_bundle, resolve_seed
 from .trainer import Trainer
+from .training_data import TrainingData
 
 
-def _buffer_records(logger):
-    """Keep the records of the setup phase for the log file, which exists only afterwards."""
-    buffer = logging.handlers.BufferingHandler(capacity=100000)
-    logger.addHandler(buffer)
-    return buffer
-
-
-def _open_log_file(log_file, rank, level, buffered):
+def _log_file_logger(log_file, rank, level, buffered):
+    """The logger writing to the experiment's train.log, starting with the records of the setup phase."""
     logger = setup_logger(log_file, rank=rank, level=level)
     for handler in logger.handlers:
         if isinstance(handler, logging.FileHandler):
@@ -30,31 +25,33 @@ def _open_log_file(log_file, rank, level, buffered):
 def run_training(opt, runtime, auto_resume=False, dry_run=False, level=logging.INFO):
     """Train as the options say; returns 0. User errors raise RwsrError before any training."""
     logger = setup_logger(None, rank=runtime.rank, level=level)
-    buffer = _buffer_records(logger)
-    bundle = on_main(runtime, lambda: read_resume_bundle(opt, auto_resume, logger))
+    setup_records = logging.handlers.BufferingHandler(capacity=100000)  # train.log exists only later
+    logger.addHandler(setup_records)
+    bundle = runtime.on_main(lambda: read_resume_bundle(opt, auto_resume, logger))
     seed = resolve_seed(opt, bundle, runtime)
     logger.info("random seed %d; device %s; %d process(es)", seed, runtime.device, runtime.world_size)
     seed_everything(seed)
     data = TrainingData(opt, runtime, seed)
-    logger.info("training set %s: %d pairs; validation set: %s", data.train_name, len(data.train_set),
-                f"{data.val_name}, {len(data.val_set)} pairs" if data.val_set is not None else "none")
-    trainer = Trainer(opt, runtime, data, logger)
+    logger.info(data.describe())
+    model = build_model(opt, runtime, logger)
+    for name, net in model.networks().items():
+        count = sum(p.numel() for p in net.parameters())
+        logger.info("network %s: %s, %s parameters", name, type(net).__name__, f"{count:,d}")
+    logger.removeHandler(setup_records)
     if dry_run:
-        logger.removeHandler(buffer)
         logger.info("dry run OK: options, data and networks are valid (experiment %s)", opt["name"])
         return 0
+
     paths, archived = experiment_paths(opt), None
     if runtime.is_main:
         paths, archived = prepare_experiment(opt, dump_options(opt), resume=bundle is not None)
-    barrier(runtime)
-    logger.removeHandler(buffer)
-    logger = _open_log_file(paths["log"], runtime.rank, level, buffer.buffer)
+    runtime.barrier()
+    logger = _log_file_logger(paths["log"], runtime.rank, level, setup_records.buffer)
     if archived:
         logger.info("existing experiment folder archived to %s", archived)
-    trainer.attach_outputs(paths)
+    trainer = Trainer(opt, runtime, data, model, paths, logger)
     if bundle is not None:
         trainer.resume(bundle)
         del bundle  # the loaded copies of networks and optimiser states are no longer needed
     trainer.run()
     return 0
-

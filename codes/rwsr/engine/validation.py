@@ -1,49 +1,102 @@
-"""Validation: PSNR/SSIM (RGB and Y), LPIPS when available, SR images, best generator."""
+"""Validation on any number of sets, and the choice of the best generator.
+
+Every val_freq iterations rank 0 super-resolves each validation set (`datasets.val`,
+`datasets.val_2`, ...), writes the SR images and computes the metrics of `val.metrics`.
+`val.best_metric` on `val.best_dataset` (in `val.best_mode`) chooses best_G.
+"""
+import json
 import math
 import os
 
-
 from ..metrics import create_lpips_metric, image_metrics, mean_metrics
+from ..utils.fs import atomic_write_text
 from ..utils.image_io import image_stem, write_image
 from ..utils.tensor_image import tensor_to_uint8
 
-TB_IMAGES = 4  # validation images shown in TensorBoard
-METRICS = ("psnr", "ssim", "psnr_y", "ssim_y", "lpips")
+TB_IMAGES = 4  # validation images shown in TensorBoard per set
 
 
 class Validator:
-    """Runs on rank 0 every val_freq iterations."""
+    """Metrics of the model on every validation set (rank 0)."""
 
-    def __init__(self, opt, loader, device, image_dir, logger):
-        self.loader = loader
+    def __init__(self, opt, loaders, device, image_dir, logger):
+        self.loaders = loaders  # {datasets key: loader}, in option-file order
         self.device = device
         self.image_dir = image_dir
+        self.metrics = opt["val"]["metrics"]
+        self.save_images = opt["val"]["save_images"]
         self.crop_border = opt["crop_border"]
-        self.logger = logger
-        self.lpips, reason = create_lpips_metric(device, weights_dir=opt["path"]["pretrained_backbones"])
-        self.lpips_note = reason
-        if self.lpips is None:
-            logger.info("validation LPIPS unavailable: %s", reason)
+        self.lpips = None
+        if "lpips" in self.metrics:
+            self.lpips, reason = create_lpips_metric(device, weights_dir=opt["path"]["pretrained_backbones"])
+            if self.lpips is None:
+                logger.info("validation LPIPS unavailable: %s", reason)
+
+    def image_folder(self, key, name):
+        """val_images/<image> for the first set (the official layout), val_images/<key>/<image> for others."""
+        first = next(iter(self.loaders))
+        return os.path.join(self.image_dir, name) if key == first else os.path.join(self.image_dir, key, name)
 
     def run(self, model, iteration, tensorboard):
+        """{datasets key: {metric: mean}} for this iteration."""
+        return {key: self._run_set(key, loader, model, iteration, tensorboard) for key, loader in self.loaders.items()}
+
+    def _run_set(self, key, loader, model, iteration, tensorboard):
         records = []
-        for batch in self.loader:
+        for batch in loader:
             sr = model.test(batch["LQ"].to(self.device, non_blocking=True))
             sr_img, gt_img = tensor_to_uint8(sr[0]), tensor_to_uint8(batch["GT"][0])
             name = image_stem(batch["LQ_path"][0])
-            write_image(os.path.join(self.image_dir, name, f"{name}_{iteration}.png"), sr_img)
+            if self.save_images:
+                write_image(os.path.join(self.image_folder(key, name), f"{name}_{iteration}.png"), sr_img)
             if len(records) < TB_IMAGES:
-                tensorboard.image(f"val/{name}", sr_img, iteration)
-            records.append(image_metrics(sr_img, gt_img, self.crop_border, self.lpips))
-        return mean_metrics(records, METRICS)
+                tensorboard.image(f"{key}/{name}", sr_img, iteration)
+            records.append(image_metrics(sr_img, gt_img, self.crop_border, self.lpips, keys=self.metrics))
+        return mean_metrics(records, self.metrics)
 
     def describe(self, metrics):
-        parts = [f"{key}: {metrics[key]:.4f}" for key in METRICS[:4]]
-        lpips = metrics["lpips"]
-        parts.append(f"lpips: {lpips:.4f}" if lpips is not None else "lpips: unavailable")
-        return " ".join(parts)
+        return " ".join(f"{key}: {value:.4f}" if value is not None else f"{key}: unavailable"
+                        for key, value in metrics.items())
 
 
-def is_better(psnr, best):
-    return psnr is not None and not math.isnan(psnr) and (best is None or psnr > best)
+class BestTracker:
+    """The best value so far of one metric on one validation set, and where it was reached."""
 
+    def __init__(self, val_opt, dataset):
+        self.metric, self.mode, self.dataset = val_opt["best_metric"], val_opt["best_mode"], dataset
+        self.value = self.iteration = None
+
+    def is_better(self, value):
+        if value is None or math.isnan(value):
+            return False
+        if self.value is None:
+            return True
+        return value > self.value if self.mode == "max" else value < self.value
+
+    def update(self, results, iteration):
+        """True when this iteration's value is the best so far (then it is recorded)."""
+        value = results[self.dataset][self.metric]
+        if not self.is_better(value):
+            return False
+        self.value, self.iteration = value, iteration
+        return True
+
+    def state_dict(self):
+        if self.value is None:
+            return None
+        return {"metric": self.metric, "mode": self.mode, "dataset": self.dataset, "value": self.value,
+                "iteration": self.iteration}
+
+    def load_state_dict(self, state):
+        """A saved best; one chosen by another metric, direction or set no longer counts."""
+        if not state:
+            return
+        if "value" not in state:  # states written before best_metric existed held {"psnr", "iteration"}
+            state = {"metric": "psnr", "mode": "max", "dataset": self.dataset, "value": state.get("psnr"),
+                     "iteration": state.get("iteration")}
+        if (state["metric"], state["mode"], state["dataset"]) == (self.metric, self.mode, self.dataset):
+            self.value, self.iteration = state["value"], state["iteration"]
+
+    def write_json(self, path, checkpoint):
+        record = dict(self.state_dict(), checkpoint=checkpoint)
+        atomic_write_text(path, json.dumps(record, indent=2) + "\n")

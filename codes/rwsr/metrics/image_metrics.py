@@ -1,26 +1,26 @@
 """All metrics of one SR/GT pair, and their means over a set of images."""
 import math
 
+from ..options.schema import METRICS as METRIC_KEYS
 from .psnr_ssim import calculate_psnr, calculate_ssim
 
-METRIC_KEYS = ("psnr", "ssim", "psnr_y", "ssim_y", "lpips")
 
-
-def image_metrics(sr, gt, crop_border, lpips_metric=None):
-    """{psnr, ssim, psnr_y, ssim_y, lpips} of uint8 HxWx3 (or HxW) images; lpips None without a metric.
+def image_metrics(sr, gt, crop_border, lpips_metric=None, keys=METRIC_KEYS):
+    """The `keys` of {psnr, ssim, psnr_y, ssim_y, lpips} for uint8 HxWx3 (or HxW) images.
 
     PSNR/SSIM ignore `crop_border` pixels on each side (as in the SR literature);
-    LPIPS sees the whole image. One-channel images are already luma: their Y
-    metrics are the plain ones and LPIPS (an RGB network) is not computed.
+    LPIPS sees the whole image and is None without a metric. One-channel images are
+    already luma: their Y metrics are the plain ones and LPIPS (an RGB network) is None.
     """
-    values = {"psnr": calculate_psnr(sr, gt, crop_border), "ssim": calculate_ssim(sr, gt, crop_border)}
-    if sr.ndim == 2:
-        values.update(psnr_y=values["psnr"], ssim_y=values["ssim"], lpips=None)
-        return values
-    values["psnr_y"] = calculate_psnr(sr, gt, crop_border, test_y_channel=True)
-    values["ssim_y"] = calculate_ssim(sr, gt, crop_border, test_y_channel=True)
-    values["lpips"] = lpips_metric(sr, gt) if lpips_metric is not None else None
-    return values
+    gray = sr.ndim == 2
+    compute = {
+        "psnr": lambda: calculate_psnr(sr, gt, crop_border),
+        "ssim": lambda: calculate_ssim(sr, gt, crop_border),
+        "psnr_y": lambda: calculate_psnr(sr, gt, crop_border, test_y_channel=not gray),
+        "ssim_y": lambda: calculate_ssim(sr, gt, crop_border, test_y_channel=not gray),
+        "lpips": lambda: lpips_metric(sr, gt) if lpips_metric is not None and not gray else None,
+    }
+    return {key: compute[key]() for key in keys}
 
 
 def mean_metrics(records, keys=METRIC_KEYS):

@@ -1,5 +1,4 @@
 """Training models: `sr` (pixel-loss pre-training) and `srgan`/`edl` (the EDL GAN)."""
-from .runtime import Runtime, cpu_runtime  # noqa: F401
 
 
 def build_model(opt, runtime, logger):

@@ -6,7 +6,6 @@ from ..archs.checkpoint import load_network
 from .ema import ModelEMA
 from .lr_schedule import schedule_from_options
 from .optim import NetOptimizer, Precision
-from .runtime import wrap_ddp
 
 
 def split_generator_output(out):
@@ -33,7 +32,7 @@ class BaseModel:
         self._load_pretrained(self.net_g, opt["path"]["pretrain_model_G"])
         decay = self.train_opt["ema_decay"] or 0.0
         self.ema = ModelEMA(self.net_g, decay) if decay > 0 else None
-        self.net_g_train = wrap_ddp(self.net_g, runtime)
+        self.net_g_train = runtime.wrap_ddp(self.net_g)
         self.optimizers = {"G": self._make_optimizer(self.net_g, "G", self.generator_betas())}
 
     # construction helpers

@@ -12,7 +12,6 @@ from ..losses import ExclusionLoss, FeatureLoss, GANLoss, LPIPSLoss, PixelLoss, 
 from ..utils.errors import OptionError
 from .base import BaseModel, split_generator_output
 from .edl_objectives import OBJECTIVES
-from .runtime import wrap_ddp
 
 ADVERSARIAL_TERMS = {"y": "gan", "y_p": "gan1", "y_1": "gan2"}
 PIXEL_TERMS = {"y": "pix", "y_p": "pix1", "y_1": "pix2"}
@@ -66,7 +65,7 @@ class EDLModel(BaseModel):
                               "training on CPU (each process then uses its own batch statistics)")
         net_d = self._place(build_discriminator(opt["network_D"]))
         self._load_pretrained(net_d, opt["path"]["pretrain_model_D"])
-        self.net_d_train = wrap_ddp(net_d, self.runtime)
+        self.net_d_train = self.runtime.wrap_ddp(net_d)
         self.net_d = net_d
         self.optimizers["D"] = self._make_optimizer(self.net_d, "D")
 

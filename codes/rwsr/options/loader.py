@@ -110,6 +110,14 @@ def _coerce(value, spec, path):
     raise OptionError(f"{path}: expected {kind}, got {_type_name(value)} ({value!r})")
 
 
+def _check_choices(value, spec, path):
+    if spec.choices is None or value is None:
+        return
+    for item in value if spec.kind.startswith("list[") else [value]:
+        if item not in spec.choices:
+            raise OptionError(f"{path}: {item!r} is not one of {', '.join(str(c) for c in spec.choices)}")
+
+
 def _validate_table(raw, table, prefix, check_required):
     if not isinstance(raw, dict):
         raise OptionError(f"{prefix.rstrip('.')}: expected a section (mapping), got {_type_name(raw)}")
@@ -121,9 +129,7 @@ def _validate_table(raw, table, prefix, check_required):
         path = f"{prefix}{key}"
         if key in raw:
             value = _coerce(raw[key], spec, path)
-            if spec.choices is not None and value is not None and value not in spec.choices:
-                choices = ", ".join(str(c) for c in spec.choices)
-                raise OptionError(f"{path}: {value!r} is not one of {choices}")
+            _check_choices(value, spec, path)
         elif spec.default is REQUIRED:
             if check_required:
                 raise OptionError(f"{path}: required option is missing")
@@ -200,6 +206,21 @@ def _check_training(opt):
                 raise OptionError(f"datasets.{name}.noise_data: required when aug is noise")
         if ds["mode"] == "LQGT" and not ds["dataroot_GT"]:
             raise OptionError(f"datasets.{name}.dataroot_GT: required for mode LQGT")
+        if dataset_phase(name) == "val" and ds["mode"] != "LQGT":
+            raise OptionError(f"datasets.{name}.mode: validation compares with GT; use mode LQGT")
+    _check_validation(opt["val"], [name for name in datasets if dataset_phase(name) == "val"])
+
+
+def _check_validation(val, val_sets):
+    """best_G is chosen by one metric of one validation set; fill in the direction."""
+    if val["best_metric"] not in val["metrics"]:
+        raise OptionError(f"val.best_metric: {val['best_metric']} is not among val.metrics "
+                          f"({', '.join(val['metrics'])}); add it there or choose another")
+    if val["best_dataset"] is not None and val["best_dataset"] not in val_sets:
+        known = ", ".join(val_sets) or "none"
+        raise OptionError(f"val.best_dataset: {val['best_dataset']} is not a validation set (datasets: {known})")
+    if val["best_mode"] is None:
+        val["best_mode"] = "min" if val["best_metric"] == "lpips" else "max"
 
 
 def dataset_phase(name):

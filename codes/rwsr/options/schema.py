@@ -4,12 +4,14 @@ This table is the single source of truth: the loader validates against it and
 `python -m rwsr.options.doc` prints the README's option reference from it.
 Keys of the official RWSR-EDL option files keep their names and meanings.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
 REQUIRED = object()
 
 MODELS = ("sr", "srgan", "edl", "srgan_al", "srgan_an", "srgan_r")
+# Image-quality metrics of validation and test.py (rwsr.metrics computes them).
+METRICS = ("psnr", "ssim", "psnr_y", "ssim_y", "lpips")
 # The EDL loss variants of the authors' compiled code; each needs the relativistic GAN loss.
 LOSS_VARIANTS = ("srgan_al", "srgan_an", "srgan_r")
 # train.align_weight when the option file leaves it null: the constant of the compiled code.
@@ -20,14 +22,15 @@ CR_WEIGHT_DEFAULT = 1e-3
 
 @dataclass(frozen=True)
 class Opt:
-    """One option: kind is 'int', 'float', 'bool', 'str', 'list[int]', 'list[float]' or 'any'."""
+    """One option: kind is 'int', 'float', 'bool', 'str', 'list[int]', 'list[float]', 'list[str]' or 'any'.
+
+    For lists, choices constrain each item."""
 
     kind: str
     default: Any
     doc: str
     choices: Optional[Tuple[Any, ...]] = None
     nullable: bool = True
-    aliases: Tuple[str, ...] = field(default_factory=tuple)
 
 
 def _opt(kind, default, doc, choices=None, nullable=True):
@@ -146,6 +149,15 @@ TRAIN = {
     "channels_last": _opt("bool", False, "channels_last memory format on CUDA"),
 }
 
+VAL = {
+    "metrics": _opt("list[str]", list(METRICS), "metrics of each validation (lpips needs AlexNet weights)",
+                    choices=METRICS),
+    "best_metric": _opt("str", "psnr", "metric that chooses best_G (one of val.metrics)", choices=METRICS),
+    "best_mode": _opt("str", None, "max or min; null: min for lpips, max otherwise", choices=("max", "min")),
+    "best_dataset": _opt("str", None, "validation set (datasets key) that chooses best_G; null: the first"),
+    "save_images": _opt("bool", True, "write each validation's SR images under val_images/"),
+}
+
 LOGGER = {
     "print_freq": _opt("int", 100, "log a line every print_freq iterations"),
     "save_checkpoint_freq": _opt("int", 5000, "save networks and training state every N iterations"),
@@ -171,6 +183,7 @@ SECTIONS = {
     "network_D": NETWORK_D,
     "path": PATH,
     "train": TRAIN,
+    "val": VAL,
     "logger": LOGGER,
     "test": TEST,
 }
