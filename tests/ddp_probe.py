@@ -13,7 +13,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 from rwsr.engine.distributed import init_runtime, shutdown  # noqa: E402
 from rwsr.engine.rng import seed_everything  # noqa: E402
-from rwsr.models import Runtime, build_model  # noqa: E402
+from rwsr.models import build_model  # noqa: E402
+from rwsr.runtime import Runtime  # noqa: E402
 from rwsr.options import validate  # noqa: E402
 from rwsr.utils.logger import setup_logger  # noqa: E402
 
