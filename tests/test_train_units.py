@@ -283,7 +283,7 @@ def test_train_cli_accepts_both_local_rank_spellings():
 
 
 def test_gpu_ids_set_cuda_visible_devices_only_for_single_process_runs(monkeypatch):
-    from rwsr.engine.distributed import apply_gpu_ids
+    from rwsr.runtime import apply_gpu_ids
     for var in ("CUDA_VISIBLE_DEVICES", "RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(var, raising=False)
     assert apply_gpu_ids([0, 2], "pytorch") is None and "CUDA_VISIBLE_DEVICES" not in os.environ

@@ -3,6 +3,7 @@
 A Runtime is built by rwsr.engine.distributed (from torchrun's environment) and handed down to
 the models, which use it only to wrap their networks for gradient averaging.
 """
+import os
 from dataclasses import dataclass
 
 import torch
@@ -71,6 +72,23 @@ class Runtime:
     def barrier(self):
         if self.distributed:
             dist.barrier()
+
+
+def under_torchrun():
+    return all(var in os.environ for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+
+
+def apply_gpu_ids(gpu_ids, launcher):
+    """Official option files name GPUs with gpu_ids; honour them for a single-process run.
+
+    torchrun assigns devices by LOCAL_RANK and an explicit CUDA_VISIBLE_DEVICES wins.
+    Must run before CUDA is first used.
+    """
+    if not gpu_ids or launcher != "none" or under_torchrun() or "CUDA_VISIBLE_DEVICES" in os.environ:
+        return None
+    value = ",".join(str(i) for i in gpu_ids)
+    os.environ["CUDA_VISIBLE_DEVICES"] = value
+    return value
 
 
 def cpu_runtime():

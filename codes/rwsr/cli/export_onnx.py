@@ -47,10 +47,10 @@ def main(argv=None):
     from ..inference.model_loading import describe_generator, load_generator
     from ..inference.onnx_export import export_onnx, max_onnx_difference
     from ..utils.logger import setup_logger
-    from .super_resolve import arch_overrides
+    from ..options.loader import network_overrides
 
     logger = setup_logger()
-    net, options, weights = load_generator(args.model, arch_overrides(args.arch, None), not args.no_ema,
+    net, options, weights = load_generator(args.model, network_overrides(args.arch), not args.no_ema,
                                            logger=logger)
     metadata = {key: options[key] for key in ("which_model_G", "nf", "nb", "gc", "upscale", "global_residual")}
     metadata["source"] = os.path.basename(weights)

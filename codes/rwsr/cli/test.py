@@ -68,20 +68,67 @@ def _check_form(args, parser):
     return "folder"
 
 
+_FLAG_TO_OPTION = {"tile": "tile", "tile_pad": "tile_pad", "tile_batch": "tile_batch", "ensemble": "ensemble",
+                   "half": "half", "compile": "compile", "ext": "save_ext"}
+
+
+def settings_from_flags(args):
+    """The `test` options given on the command line (they override an option file's)."""
+    settings = {key: getattr(args, flag) for flag, key in _FLAG_TO_OPTION.items() if getattr(args, flag) is not None}
+    if args.back_projection is not None:
+        settings["back_projection"] = args.back_projection > 0
+        settings["back_projection_iters"] = max(1, args.back_projection)
+    return settings
+
+
+def _check_failures(results):
+    failed = sum(len(result.failures) for result in results)
+    total = failed + sum(len(result.written) for result in results)
+    if failed:
+        raise RwsrError(f"{failed} of {total} image(s) could not be processed (listed above)", exit_code=1)
+
+
+def _print_tables(results):
+    from ..inference.report import format_table
+
+    for result in results:
+        if result.records:
+            print(format_table(result.records), flush=True)
+
+
 @run_cli
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     form = _check_form(args, parser)
+    settings = settings_from_flags(args)
     # OpenMP threads that busy-wait starve each other when other processes share the CPUs (testing
     # while training): measured 3-12x slower on 2 cores. Passive waiting costs little otherwise.
     # Effective only before torch is first imported, i.e. from the command line.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from . import super_resolve  # torch is imported here, after the arguments are checked
+    from .. import inference  # torch is imported here, after the arguments are checked
+    from ..options.loader import network_overrides
 
+    common = dict(backend=args.backend, prefer_ema=not args.no_ema, overwrite=args.overwrite,
+                  lpips=not args.no_lpips, crop_border=args.crop_border, suffix=args.suffix or "",
+                  progress=not args.no_progress)
     if form == "options":
-        return super_resolve.run_option_file(args)
-    return super_resolve.run_folder(args)
+        results = inference.super_resolve_option_file(args.opt, args.set, settings, device=args.device,
+                                                      ext=args.ext, **common).values()
+    else:
+        from ..utils.logger import setup_logger
+
+        setup_logger()
+        flags = {key: value for key, value in settings.items() if key not in ("back_projection", "save_ext")}
+        flags["back_projection"] = settings["back_projection_iters"] if settings.get("back_projection") else 0
+        flags.pop("back_projection_iters", None)
+        results = [inference.super_resolve_folder(args.model, args.input, args.output, gt=args.gt,
+                                                  device=args.device or "auto", ext=args.ext or "png",
+                                                  overrides=network_overrides(args.arch, args.scale), **flags,
+                                                  **common)]
+    _print_tables(results)
+    _check_failures(results)
+    return 0
 
 
 if __name__ == "__main__":

@@ -10,27 +10,10 @@ import os
 import torch
 import torch.distributed as dist
 
-from ..runtime import Runtime
+from ..runtime import Runtime, apply_gpu_ids, under_torchrun  # noqa: F401 (re-exported: process setup)
 from ..utils.errors import RwsrError
 
 _TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-
-
-def under_torchrun():
-    return all(var in os.environ for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
-
-
-def apply_gpu_ids(gpu_ids, launcher):
-    """Official option files name GPUs with gpu_ids; honour them for a single-process run.
-
-    torchrun assigns devices by LOCAL_RANK and an explicit CUDA_VISIBLE_DEVICES wins.
-    Must run before CUDA is first used.
-    """
-    if not gpu_ids or launcher != "none" or under_torchrun() or "CUDA_VISIBLE_DEVICES" in os.environ:
-        return None
-    value = ",".join(str(i) for i in gpu_ids)
-    os.environ["CUDA_VISIBLE_DEVICES"] = value
-    return value
 
 
 def _pick_device(device_opt, local_rank):

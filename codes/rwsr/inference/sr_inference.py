@@ -18,11 +18,12 @@ class SRInference:
     tile_batch: tiles per batch; 0 picks it (measured free memory on CUDA, 1 on CPU).
     ensemble: x8 self-ensemble; back_projection: iterations of back-projection (0: off).
     half, channels_last, compile: see TorchForward.
+    resources: objects with cleanup() (temporary folders) released by close().
     """
 
     def __init__(self, net, scale, tile=0, tile_pad=16, ensemble=False, half=False, device="auto",
                  back_projection=0, back_projection_weight=1.0, tile_batch=0,
-                 channels_last=False, compile=False):
+                 channels_last=False, compile=False, resources=()):
         if tile < 0 or tile_pad < 0:
             raise ValueError(f"tile ({tile}) and tile_pad ({tile_pad}) must not be negative")
         self.scale = int(scale)
@@ -35,6 +36,18 @@ class SRInference:
             self.backend = net
         self.device = self.backend.device
         self.forward = EnsembleForward(self.backend) if ensemble else self.backend
+        self.resources = list(resources)
+
+    def close(self):
+        for resource in self.resources:
+            resource.cleanup()
+        self.resources = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def _batch_size(self, window_h, window_w):
         return self.tile_batch or self.backend.measure_batch(window_h, window_w)

@@ -3,9 +3,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..options.schema import TRAIN
 from ..utils.errors import RwsrError
 
-GAN_TYPES = ("gan", "ragan", "lsgan", "wgan-gp")
+GAN_TYPES = TRAIN["gan_type"].choices
 
 
 class GANLoss(nn.Module):

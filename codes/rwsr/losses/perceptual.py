@@ -5,9 +5,11 @@ from torch.nn import functional as F
 
 from ..archs.lpips_net import LPIPSNetwork
 from ..archs.vgg import VGGFeatureExtractor
+from ..options.schema import TRAIN
 from ..utils.errors import RwsrError
 
-FEATURE_CRITERIA = ("l1", "l2")
+# The VGG distances of train.feature_criterion (its other choice, lpips, is LPIPSLoss).
+FEATURE_CRITERIA = tuple(c for c in TRAIN["feature_criterion"].choices if c != "lpips")
 
 
 class FeatureLoss(nn.Module):

@@ -3,9 +3,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..options.schema import TRAIN
 from ..utils.errors import RwsrError
 
-PIXEL_CRITERIA = ("l1", "l2", "charbonnier")
+PIXEL_CRITERIA = TRAIN["pixel_criterion"].choices
 
 
 def charbonnier(x, y, eps=1e-6):

@@ -15,9 +15,10 @@ stepped once before the update of each iteration (iterations count from 1):
 import bisect
 import math
 
+from ..options.schema import TRAIN
 from ..utils.errors import OptionError
 
-SCHEMES = ("MultiStepLR", "MultiStepLR_Restart", "CosineAnnealingLR_Restart")
+SCHEMES = TRAIN["lr_scheme"].choices
 
 
 class LRSchedule:

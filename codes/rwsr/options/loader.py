@@ -68,6 +68,22 @@ def apply_overrides(raw, overrides):
     return raw
 
 
+def network_overrides(pairs, scale=None):
+    """'KEY=VALUE' texts (test.py --arch) and a scale as validated network_G options (only the keys given)."""
+    raw = {}
+    for text in pairs:
+        parts, value = parse_override(text)
+        raw[".".join(parts)] = value
+    top = {"name": "cli", "network_G": raw}
+    if raw.get("upscale") in (2, 4):
+        top["scale"] = raw["upscale"]
+    validated = validate(top, phase="test")["network_G"]
+    overrides = {key: validated[key] for key in raw}
+    if scale:
+        overrides["upscale"] = scale
+    return overrides
+
+
 def _suggest(key, valid, prefix):
     close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
     if not close:
