@@ -17,6 +17,10 @@ setup(
             "rwsr-train=rwsr.cli.train:main",
             "rwsr-test=rwsr.cli.test:main",
             "rwsr-export-onnx=rwsr.cli.export_onnx:main",
+            "rwsr-create-bicubic-dataset=rwsr.cli.create_bicubic_dataset:main",
+            "rwsr-collect-noise=rwsr.cli.collect_noise:main",
+            "rwsr-create-lmdb=rwsr.cli.create_lmdb:main",
+            "rwsr-ngdc=rwsr.cli.ngdc:main",
         ]
     },
 )

@@ -25,10 +25,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 from rwsr.archs import build_generator, generator_output  # noqa: E402
 from rwsr.data import build_dataloader, build_dataset  # noqa: E402
-from rwsr.data.imresize import imresize_uint8  # noqa: E402
-from rwsr.data.lmdb_io import LmdbImageWriter  # noqa: E402
 from rwsr.data.noise_pool import NoisePool  # noqa: E402
+from rwsr.prep.lmdb_writer import LmdbImageWriter  # noqa: E402
 from rwsr.utils.image_io import encode_image, write_image  # noqa: E402
+from rwsr.utils.imresize import imresize_uint8  # noqa: E402
 
 SCALE = 4
 HR_SIDE = 480  # BasicSR-style sub-images; full 2K photos cost a PNG decode of ~4 MP per sample

@@ -19,17 +19,21 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(REPO, "codes"), os.path.join(REPO, "preprocess"), os.path.join(REPO, "tests")]
+sys.path[:0] = [os.path.join(REPO, "codes"), os.path.join(REPO, "tests")]
 
-# The script first: its _common module limits BLAS threads before numpy loads.
-import create_bicubic_dataset as script  # noqa: E402, I001
+from rwsr.utils.blas_threads import limit_blas_threads  # noqa: E402
+
+limit_blas_threads()  # as the command does, before numpy loads
+
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from imresize_loop_reference import imresize_loop  # noqa: E402
 from skimage import data  # noqa: E402
 
-from rwsr.data.imresize import imresize, imresize_uint8  # noqa: E402
-from rwsr.utils.image_io import read_image, write_image  # noqa: E402
+from rwsr.cli import create_bicubic_dataset as script  # noqa: E402
+from rwsr.prep.bicubic_pairs import clean_up  # noqa: E402
+from rwsr.utils.image_io import modcrop, read_image, write_image  # noqa: E402
+from rwsr.utils.imresize import imresize, imresize_uint8  # noqa: E402
 
 WIDTH, HEIGHT = 2040, 1356  # DIV2K
 
@@ -74,7 +78,7 @@ def time_script(script, source, output, workers):
     return time.perf_counter() - start_wall, cpu_seconds() - start_cpu
 
 
-def split_one_image(script, path, folder):
+def split_one_image(path, folder):
     """CPU seconds for read, clean-up /2, x4 and writing of one photo (best of 3).
 
     CPU time rather than wall time: it is what one core spends, even on a busy machine.
@@ -84,7 +88,7 @@ def split_one_image(script, path, folder):
         marks = [time.process_time()]
         img = read_image(path)
         marks.append(time.process_time())
-        hr = script.crop_to_multiple(script.clean_up(img, 2.0), 4)
+        hr = modcrop(clean_up(img, 2.0), 4)
         marks.append(time.process_time())
         lr = imresize_uint8(hr, 0.25)
         marks.append(time.process_time())
@@ -131,7 +135,7 @@ def main():
             print(f"  {label:22s}: {args.images / wall:.2f} images/s wall, {cpu / args.images:.2f} CPU s/image")
         print(f"  --workers 2 vs 1: {single / double:.2f}x images/s (wall; the machine's other load counts)")
         with one_core():
-            split = split_one_image(script, os.path.join(source, "0000.png"), tmp)
+            split = split_one_image(os.path.join(source, "0000.png"), tmp)
         print("one image, CPU seconds on one core (best of 3): " + ", ".join(f"{k} {v:.3f} s" for k, v in split.items()))
         resize_total = split["clean-up /2"] + split["x4 (1/4)"]
         print(f"  clean-up + x4: {resize_total:.3f} s (target: under 1 s)")

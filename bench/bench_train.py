@@ -27,11 +27,11 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "codes"))
 
 from rwsr.data import build_dataloader, build_dataset, build_noise_pool  # noqa: E402
-from rwsr.data.imresize import imresize_uint8  # noqa: E402
 from rwsr.engine.rng import seed_everything  # noqa: E402
 from rwsr.models import Runtime, build_model  # noqa: E402
 from rwsr.options import validate  # noqa: E402
 from rwsr.utils.image_io import write_image  # noqa: E402
+from rwsr.utils.imresize import imresize_uint8  # noqa: E402
 from rwsr.utils.logger import get_logger  # noqa: E402
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")

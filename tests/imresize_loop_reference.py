@@ -1,7 +1,7 @@
 """A deliberately plain MATLAB bicubic imresize: one output pixel at a time.
 
 Written from the algorithm's definition (2-D weights per pixel, mirrored
-borders), independent of rwsr.data.imresize, for tests and the benchmark.
+borders), independent of rwsr.utils.imresize, for tests and the benchmark.
 """
 import math
 

@@ -9,11 +9,11 @@ from skimage import color as skcolor
 from skimage import data as skdata
 
 from rwsr.data import build_dataloader, build_dataset, build_noise_pool
-from rwsr.data.imresize import imresize, imresize_uint8
-from rwsr.data.lmdb_io import LmdbImageWriter
 from rwsr.data.sampler import EpochSampler
+from rwsr.prep.lmdb_writer import LmdbImageWriter
 from rwsr.utils.errors import RwsrError
 from rwsr.utils.image_io import encode_image, read_image, to_float32
+from rwsr.utils.imresize import imresize, imresize_uint8
 
 SCALE = 4
 SEED = 7

@@ -5,11 +5,11 @@ import os
 import numpy as np
 import pytest
 
-from rwsr.data.imresize import imresize_uint8
-from rwsr.data.noise_estimation import estimate_noise_sigma
 from rwsr.demo.camera import (TARGET_PHOTOS, CameraModel, build_camera_domain, linear_to_srgb, load_photo, photo_rng,
                               srgb_to_linear)
+from rwsr.prep.noise_estimation import estimate_noise_sigma
 from rwsr.utils.image_io import list_images, read_image
+from rwsr.utils.imresize import imresize_uint8
 
 SMALL = {"source": ("coffee",), "target": ("camera",), "test": ("chelsea",)}
 

@@ -9,8 +9,8 @@ from PIL import Image
 from skimage import data
 
 from imresize_loop_reference import imresize_loop
-from rwsr.data.imresize import imresize, imresize_torch, imresize_uint8, quantize_uint8, resize_weights
 from rwsr.utils.errors import RwsrError
+from rwsr.utils.imresize import imresize, imresize_torch, imresize_uint8, quantize_uint8, resize_weights
 
 REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "imresize_reference.npz")
 

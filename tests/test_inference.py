@@ -5,12 +5,12 @@ import torch
 from skimage import data
 
 from rwsr.archs import build_generator, generator_output
-from rwsr.data.imresize import imresize_torch
 from rwsr.inference import SRInference, image_to_tensor, tensor_to_uint8
 from rwsr.inference.back_projection import back_project
 from rwsr.inference.ensemble import ensemble_forward
 from rwsr.inference.tiling import axis_windows, tile_layout
 from rwsr.metrics import calculate_psnr
+from rwsr.utils.imresize import imresize_torch
 
 
 def _generator(which="RRDBNet", nf=16, nb=2, upscale=4, seed=0, gc=8, **extra):

@@ -1,37 +1,21 @@
-"""Noise-guided data collection: preprocess/ngdc.py and rwsr.data.ngdc."""
+"""Noise-guided data collection: preprocess/ngdc.py and rwsr.prep.ngdc."""
 import csv
-import importlib.util
 import math
 import os
-import sys
 
 import numpy as np
 import pytest
-from conftest import REPO, run_script
+from conftest import run_script
 from skimage import data
 
-from rwsr.data import ngdc
-from rwsr.data.imresize import imresize_uint8
+from rwsr.cli import ngdc as SCRIPT
 from rwsr.data.train_list import read_train_list
+from rwsr.prep import ngdc
 from rwsr.utils.image_io import write_image
+from rwsr.utils.imresize import imresize_uint8
 
 N_PRIMARY = 8
 POOL_SIGMA = 8.0
-
-
-PREPROCESS = os.path.join(REPO, "preprocess")
-if PREPROCESS not in sys.path:
-    sys.path.insert(0, PREPROCESS)  # the script imports _common from its own folder
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("preprocess_ngdc", os.path.join(PREPROCESS, "ngdc.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SCRIPT = _load_script()
 
 
 def _noisy(img, sigma, seed):

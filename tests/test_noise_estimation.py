@@ -1,9 +1,9 @@
-"""Noise level estimation (rwsr.data.noise_estimation) on real photos with known added noise."""
+"""Noise level estimation (rwsr.prep.noise_estimation) on real photos with known added noise."""
 import numpy as np
 import pytest
 from skimage import data
 
-from rwsr.data.noise_estimation import (NoisePoolStats, characterise_noise_pool, estimate_noise_sigma,
+from rwsr.prep.noise_estimation import (NoisePoolStats, characterise_noise_pool, estimate_noise_sigma,
                                         zero_mean_std)
 
 

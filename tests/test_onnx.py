@@ -11,10 +11,10 @@ from skimage import data
 from conftest import assert_one_line_error, run_script
 from rwsr.archs import build_generator, generator_output
 from rwsr.archs.checkpoint import save_network
-from rwsr.data.imresize import imresize_uint8
 from rwsr.inference import SRInference, image_to_tensor, tensor_to_uint8
 from rwsr.inference.onnx_export import export_onnx
 from rwsr.utils.image_io import read_image, write_image
+from rwsr.utils.imresize import imresize_uint8
 
 ARCH = {"which_model_G": "RRDBNet", "in_nc": 3, "out_nc": 3, "nf": 8, "nb": 1, "gc": 8, "upscale": 4,
         "global_residual": True}  # the bicubic skip must export too

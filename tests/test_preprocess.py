@@ -1,9 +1,7 @@
-"""preprocess/: create_bicubic_dataset, collect_noise, create_lmdb and the LMDB format."""
+"""preprocess/ (rwsr.cli, rwsr.prep): create_bicubic_dataset, collect_noise, create_lmdb and the LMDB format."""
 import csv
-import importlib.util
 import os
 import pickle
-import sys
 from dataclasses import dataclass
 
 import cv2
@@ -13,27 +11,20 @@ from PIL import Image
 from skimage import data
 
 from conftest import REPO, assert_one_line_error, run_script
-from rwsr.data import lmdb_io
-from rwsr.data.imresize import imresize, imresize_uint8, quantize_uint8
-from rwsr.data.lmdb_io import LmdbImageReader, LmdbImageWriter, is_lmdb
+from rwsr.cli import collect_noise as NOISE
+from rwsr.cli import create_bicubic_dataset as BICUBIC
+from rwsr.cli import create_lmdb as LMDB
+from rwsr.data.lmdb_reader import LmdbImageReader
+from rwsr.prep import lmdb_writer
+from rwsr.prep.lmdb_writer import LmdbImageWriter
+from rwsr.prep.noise_patches import gray_level, tile_statistics
+from rwsr.prep.presets import load_preset
 from rwsr.utils.errors import RwsrError
 from rwsr.utils.image_io import encode_image, read_image
+from rwsr.utils.imresize import imresize, imresize_uint8, quantize_uint8
+from rwsr.utils.lmdb_format import is_lmdb
 
 PREPROCESS = os.path.join(REPO, "preprocess")
-if PREPROCESS not in sys.path:
-    sys.path.insert(0, PREPROCESS)  # the scripts import _common from their own folder
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(f"preprocess_{name}", os.path.join(PREPROCESS, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-BICUBIC = load_script("create_bicubic_dataset")
-NOISE = load_script("collect_noise")
-LMDB = load_script("create_lmdb")
 
 
 @dataclass
@@ -161,10 +152,10 @@ def test_bicubic_preset_form_writes_into_dataset_root(photo_folders, tmp_path, c
 
 
 def test_bundled_paths_file_has_the_official_presets():
-    preset = BICUBIC.load_preset(os.path.join(PREPROCESS, "paths.yml"), "df2k", "tdsr")
+    preset = load_preset(os.path.join(PREPROCESS, "paths.yml"), "df2k", "tdsr")
     assert preset["root"] == os.path.join(REPO, "datasets", "DF2K")
     assert preset["noise"] == {"folder": "Corrupted_noise", "patch_size": 256, "max_var": 20, "min_mean": 0}
-    dped = BICUBIC.load_preset(os.path.join(PREPROCESS, "paths.yml"), "dped", "tdsr")
+    dped = load_preset(os.path.join(PREPROCESS, "paths.yml"), "dped", "tdsr")
     assert dped["target"] is None and dped["noise"]["min_mean"] == 50
 
 
@@ -307,7 +298,7 @@ def test_noise_preset_and_bad_input(noise_source, tmp_path, capsys):
 def test_tile_statistics_are_exact():
     rng = np.random.default_rng(3)
     gray = rng.integers(0, 256, (50, 70))
-    ys, xs, mean, var = NOISE.tile_statistics(gray, 16, 5)
+    ys, xs, mean, var = tile_statistics(gray, 16, 5)
     assert ys.tolist() == list(range(0, 35, 5)) and xs.tolist() == list(range(0, 55, 5))
     for i, y in enumerate(ys):
         for j, x in enumerate(xs):
@@ -315,7 +306,7 @@ def test_tile_statistics_are_exact():
             assert mean[i, j] == pytest.approx(tile.mean(), abs=1e-12)
             assert var[i, j] == pytest.approx(tile.var(), abs=1e-9)
     rgb = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
-    assert np.array_equal(NOISE.gray_level(rgb), np.asarray(Image.fromarray(rgb).convert("L")))
+    assert np.array_equal(gray_level(rgb), np.asarray(Image.fromarray(rgb).convert("L")))
 
 
 # ---------------------------------------------------------------- create_lmdb and the LMDB format
@@ -374,7 +365,7 @@ def test_create_lmdb_bad_input(image_tree, tmp_path, capsys):
 
 
 def test_lmdb_writer_grows_its_map(tmp_path, monkeypatch):
-    monkeypatch.setattr(lmdb_io, "_MIN_MAP_SIZE", 64 * 1024)
+    monkeypatch.setattr(lmdb_writer, "_MIN_MAP_SIZE", 64 * 1024)
     rng = np.random.default_rng(0)
     images = {f"noise{i}": rng.integers(0, 256, (100, 100, 3), dtype=np.uint8) for i in range(6)}
     path = str(tmp_path / "grow.lmdb")

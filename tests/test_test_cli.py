@@ -13,10 +13,10 @@ from skimage import data
 from conftest import REPO, assert_one_line_error, run_script
 from rwsr.archs import build_generator
 from rwsr.archs.checkpoint import save_network
-from rwsr.data.imresize import imresize_uint8
 from rwsr.inference import SRInference, image_to_tensor, tensor_to_uint8
 from rwsr.metrics import calculate_psnr, calculate_ssim
 from rwsr.utils.image_io import read_image, write_image
+from rwsr.utils.imresize import imresize_uint8
 
 ARCH = {"which_model_G": "RRDBNet", "in_nc": 3, "out_nc": 3, "nf": 8, "nb": 1, "gc": 8, "upscale": 4}
 PHOTOS = {"astronaut": data.astronaut()[40:136, 180:300], "coffee": data.coffee()[100:164, 200:264]}

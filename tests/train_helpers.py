@@ -7,8 +7,8 @@ import yaml
 from skimage import data as skdata
 
 from rwsr.archs.checkpoint import read_checkpoint
-from rwsr.data.imresize import imresize_uint8
 from rwsr.utils.image_io import write_image
+from rwsr.utils.imresize import imresize_uint8
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 

@@ -3,24 +3,12 @@
 `build_dataset(dataset_opt, opt, phase)` picks the dataset for `mode`;
 `build_dataloader` (rwsr.data.loader) wraps it for training or validation.
 """
-import importlib
-
 from ..utils.errors import RwsrError
-
-# Imported on first use, so that preprocessing scripts that only need
-# rwsr.data.imresize or rwsr.data.lmdb_io do not pay for importing torch.
-_LAZY = {
-    "batch_to_device": "loader", "build_dataloader": "loader",
-    "NoisePool": "noise_pool", "build_noise_pool": "noise_pool",
-    "PairedImageDataset": "paired_dataset", "EpochSampler": "sampler",
-    "SingleImageDataset": "single_dataset",
-}
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+from .loader import batch_to_device, build_dataloader
+from .noise_pool import NoisePool, build_noise_pool
+from .paired_dataset import PairedImageDataset
+from .sampler import EpochSampler
+from .single_dataset import SingleImageDataset
 
 
 def _option_prefix(dataset_opt, opt, phase):
@@ -36,10 +24,8 @@ def build_dataset(dataset_opt, opt, phase):
     mode = dataset_opt.get("mode", "LQGT")
     if mode == "LQGT":
         seed = (opt.get("train") or {}).get("manual_seed") or 0
-        from .paired_dataset import PairedImageDataset
         return PairedImageDataset(dataset_opt, opt["scale"], phase, seed=seed, option_prefix=prefix)
     if mode == "LR":
-        from .single_dataset import SingleImageDataset
         return SingleImageDataset(dataset_opt, option_prefix=prefix)
     raise RwsrError(f"{prefix}.mode: {mode!r} is not one of LQGT, LR", exit_code=2)
 

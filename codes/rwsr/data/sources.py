@@ -10,7 +10,8 @@ from PIL import Image
 
 from ..utils.errors import RwsrError
 from ..utils.image_io import list_images, read_image
-from .lmdb_io import LmdbImageReader, is_lmdb
+from ..utils.lmdb_format import is_lmdb
+from .lmdb_reader import LmdbImageReader
 
 
 def image_size(path):

@@ -8,7 +8,7 @@ import torch
 
 from ..utils import color
 from ..utils.image_io import to_float32
-from .imresize import imresize
+from ..utils.imresize import imresize
 
 # LR pixels kept around an on-the-fly crop so that the bicubic kernel (4 * scale HR pixels wide)
 # never reaches the cut; the crop then equals the same window of the whole image's LR.

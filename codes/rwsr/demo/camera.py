@@ -29,10 +29,10 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from ..data.imresize import imresize_uint8
 from ..utils.errors import RwsrError
 from ..utils.fs import atomic_write_text
 from ..utils.image_io import decode_image, encode_image, modcrop, write_image
+from ..utils.imresize import imresize_uint8
 
 # Which bundled photo goes where. Source: the noisy camera's photos, with flat
 # areas (sky, table, walls) at mid and bright tones where collect_noise finds

@@ -2,10 +2,10 @@
 import json
 import os
 
-from ..data.imresize import imresize_uint8
 from ..inference.report import format_table, summary_row, write_metrics
 from ..metrics import create_lpips_metric, image_metrics
 from ..utils.image_io import image_stem, list_images, read_image_uint8, write_image
+from ..utils.imresize import imresize_uint8
 
 SUMMARY_KEYS = ("psnr", "ssim", "psnr_y", "ssim_y", "lpips")
 

@@ -4,7 +4,7 @@ As in the official code's idea: downscale SR by the scale factor, take the
 error against the LR image, upscale the error and add it back. MATLAB bicubic
 (with antialiasing) is used both ways, as for the training data.
 """
-from ..data.imresize import imresize_torch
+from ..utils.imresize import imresize_torch
 
 
 def back_project(sr, lr, scale, iterations=1, weight=1.0):

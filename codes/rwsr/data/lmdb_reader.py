@@ -1,11 +1,4 @@
-"""Images in an LMDB folder: the project's format, reader and writer.
-
-Format: one `<name>.lmdb` folder; keys are image paths relative to the source
-folder, without extension, '/'-separated, utf-8; values are PNG bytes of the
-RGB image (16-bit kept); `meta_info.txt` in the folder lists one image per
-line as `key<TAB>H<TAB>W<TAB>C`. BasicSR's `meta_info.txt` lines
-(`key.png (H,W,C) level`) are read too, so its LMDBs open unchanged.
-"""
+"""Reading images from an LMDB folder (format: rwsr.utils.lmdb_format)."""
 import os
 import re
 
@@ -13,15 +6,9 @@ import lmdb
 
 from ..utils.errors import RwsrError
 from ..utils.image_io import decode_image
+from ..utils.lmdb_format import META_INFO, is_lmdb
 
-META_INFO = "meta_info.txt"
 _BASICSR_META = re.compile(r"^(?P<name>.+?) \((?P<h>\d+), ?(?P<w>\d+), ?(?P<c>\d+)\)(?: \S+)?$")
-_MIN_MAP_SIZE = 1 << 24  # 16 MiB: room for LMDB's own pages on tiny sets
-
-
-def is_lmdb(path):
-    """True for a folder holding an LMDB database (data.mdb)."""
-    return os.path.isdir(path) and os.path.isfile(os.path.join(path, "data.mdb"))
 
 
 def _parse_meta_line(line, meta_path, line_number):
@@ -57,10 +44,6 @@ def read_meta_info(path):
     if not shapes:
         raise RwsrError(f"{meta_path}: lists no images; recreate the LMDB with preprocess/create_lmdb.py")
     return shapes
-
-
-def format_meta_info(shapes):
-    return "".join(f"{key}\t{h}\t{w}\t{c}\n" for key, (h, w, c) in sorted(shapes.items()))
 
 
 class LmdbImageReader:
@@ -119,49 +102,3 @@ class LmdbImageReader:
         if self._env is not None:
             self._env.close()
             self._env = None
-
-
-class LmdbImageWriter:
-    """Writes (key, PNG bytes) pairs; the map grows when it fills up.
-
-    The map starts at `expected_bytes` plus room for LMDB's pages and doubles
-    on MapFullError, so its size follows the data without a second pass.
-    """
-
-    def __init__(self, path, expected_bytes=0, commit_bytes=256 << 20):
-        self.path = path
-        self.shapes = {}
-        self._map_size = max(_MIN_MAP_SIZE, int(expected_bytes * 1.25))
-        self._env = lmdb.open(path, map_size=self._map_size, subdir=True, meminit=False, map_async=True)
-        self._pending = []
-        self._pending_bytes = 0
-        self._commit_bytes = commit_bytes
-
-    def put(self, key, png_bytes, shape):
-        self._pending.append((key.encode("utf-8"), png_bytes))
-        self._pending_bytes += len(png_bytes)
-        self.shapes[key] = tuple(int(v) for v in shape)
-        if self._pending_bytes >= self._commit_bytes:
-            self.commit()
-
-    def commit(self):
-        while self._pending:
-            try:
-                with self._env.begin(write=True) as txn:
-                    for key, value in self._pending:
-                        txn.put(key, value)
-            except lmdb.MapFullError:
-                self._map_size *= 2
-                self._env.set_mapsize(self._map_size)
-                continue
-            self._pending = []
-            self._pending_bytes = 0
-
-    def close(self):
-        """Commit, write meta_info.txt, close; returns the final map size."""
-        self.commit()
-        self._env.sync()
-        self._env.close()
-        with open(os.path.join(self.path, META_INFO), "w", encoding="utf-8") as handle:
-            handle.write(format_meta_info(self.shapes))
-        return self._map_size

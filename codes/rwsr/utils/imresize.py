@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..utils.errors import RwsrError
+from .errors import RwsrError
 
 _BLOCK_ROWS = 64  # output rows per dense block of the banded resize matrix
 
@@ -161,7 +161,7 @@ def imresize_torch(x, scale):
     Two matrix products (rows, then columns), batched over the leading
     dimensions; half-precision input is computed in float32 and cast back.
     """
-    import torch  # imported here: the preprocessing scripts need numpy only
+    import torch  # imported here: the data-preparation commands need numpy only
 
     if x.dim() < 2:
         raise RwsrError(f"imresize_torch: expected a tensor [..., H, W], got shape {tuple(x.shape)}", 2)

@@ -19,7 +19,7 @@ target camera's. The rule used here:
   subset of the primary pairs. With too few eligible images, all of them are
   used and primary pairs fill the epoch.
 
-The list is the format `train_list.read_train_list` reads.
+The list is the format `rwsr.data.train_list.read_train_list` reads.
 """
 import csv
 import io
@@ -29,11 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.train_list import ON_THE_FLY
 from ..utils.errors import RwsrError
 from ..utils.image_io import modcrop
-from .imresize import imresize
+from ..utils.imresize import imresize
 from .noise_estimation import estimate_noise_sigma, to_unit255, zero_mean_std
-from .train_list import ON_THE_FLY
 
 SELECTED, ELIGIBLE, TOO_NOISY, TOO_SMALL, UNREADABLE = "selected", "eligible", "too noisy", "too small", "unreadable"
 _STATUS_ORDER = {SELECTED: 0, ELIGIBLE: 1, TOO_NOISY: 2, TOO_SMALL: 3, UNREADABLE: 4}
