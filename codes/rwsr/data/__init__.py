@@ -3,8 +3,9 @@
 `build_dataset(dataset_opt, opt, phase)` picks the dataset for `mode`;
 `build_dataloader` (rwsr.data.loader) wraps it for training or validation.
 """
+from ..options.schema import DATASET, with_defaults
 from ..utils.errors import RwsrError
-from .loader import batch_to_device, build_dataloader
+from .loader import build_dataloader
 from .noise_pool import NoisePool, build_noise_pool
 from .paired_dataset import PairedImageDataset
 from .sampler import EpochSampler
@@ -21,7 +22,7 @@ def _option_prefix(dataset_opt, opt, phase):
 def build_dataset(dataset_opt, opt, phase):
     """PairedImageDataset (mode LQGT) or SingleImageDataset (mode LR) for phase train/val/test."""
     prefix = _option_prefix(dataset_opt, opt, phase)
-    mode = dataset_opt.get("mode", "LQGT")
+    mode = with_defaults(DATASET, dataset_opt)["mode"]
     if mode == "LQGT":
         seed = (opt.get("train") or {}).get("manual_seed") or 0
         return PairedImageDataset(dataset_opt, opt["scale"], phase, seed=seed, option_prefix=prefix)
@@ -30,5 +31,5 @@ def build_dataset(dataset_opt, opt, phase):
     raise RwsrError(f"{prefix}.mode: {mode!r} is not one of LQGT, LR", exit_code=2)
 
 
-__all__ = ["build_dataset", "build_dataloader", "batch_to_device", "EpochSampler", "NoisePool",
+__all__ = ["build_dataset", "build_dataloader", "EpochSampler", "NoisePool",
            "build_noise_pool", "PairedImageDataset", "SingleImageDataset"]

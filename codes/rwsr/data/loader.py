@@ -2,6 +2,7 @@
 import torch
 from torch.utils.data import DataLoader
 
+from ..options.schema import DATASET, with_defaults
 from ..utils.errors import OptionError, RwsrError
 from .sampler import EpochSampler
 
@@ -52,7 +53,7 @@ def build_dataloader(dataset, dataset_opt, phase, seed, rank=0, world_size=1, pi
     workers = max(int(dataset_opt.get("n_workers") or 0), 0)
     if phase == "train":
         batch_size = _training_batch(dataset, dataset_opt, world_size, option_prefix)
-        sampler = EpochSampler(dataset, shuffle=dataset_opt.get("use_shuffle", True), seed=seed,
+        sampler = EpochSampler(dataset, shuffle=with_defaults(DATASET, dataset_opt)["use_shuffle"], seed=seed,
                                rank=rank, world_size=world_size)
         drop_last = True
     else:
@@ -64,9 +65,3 @@ def build_dataloader(dataset, dataset_opt, phase, seed, rank=0, world_size=1, pi
     return _CleanErrorLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
                              pin_memory=pin_memory, drop_last=drop_last, persistent_workers=workers > 0,
                              generator=generator)
-
-
-def batch_to_device(batch, device):
-    """Tensors of a batch dict on device; copies overlap compute when the batch is pinned."""
-    return {key: value.to(device, non_blocking=True) if torch.is_tensor(value) else value
-            for key, value in batch.items()}

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from ..options.schema import DATASET, with_defaults
 from ..utils import color
 from ..utils.errors import RwsrError
 from ..utils.image_io import list_images, read_image
@@ -158,4 +159,4 @@ def build_noise_pool(dataset_opt, scale, device, seed, phase, rank=0):
     if not dataset_opt.get("noise_data"):
         raise RwsrError("datasets.train.noise_data: required when aug is noise", exit_code=2)
     return NoisePool(dataset_opt["noise_data"], device, (seed or 0) + rank,
-                     crop_size=dataset_opt.get("GT_size", 128) // scale)
+                     crop_size=with_defaults(DATASET, dataset_opt)["GT_size"] // scale)

@@ -2,6 +2,7 @@
 import numpy as np
 from torch.utils.data import Dataset
 
+from ..options.schema import DATASET, with_defaults
 from ..utils.errors import RwsrError
 from ..utils.image_io import modcrop, to_float32
 from . import transforms as T
@@ -32,9 +33,10 @@ class PairedImageDataset(Dataset):
         self.scale = scale
         self.phase = phase
         self.seed = int(seed or 0)
-        self.gt_size = dataset_opt.get("GT_size", 128)
-        self.use_flip = bool(dataset_opt.get("use_flip", True))
-        self.use_rot = bool(dataset_opt.get("use_rot", True))
+        dataset_opt = with_defaults(DATASET, dataset_opt)
+        self.gt_size = dataset_opt["GT_size"]
+        self.use_flip = bool(dataset_opt["use_flip"])
+        self.use_rot = bool(dataset_opt["use_rot"])
         self.luma = dataset_opt.get("color") == "Y"
         self.option_prefix = option_prefix
         if phase == "train" and self.gt_size % scale:

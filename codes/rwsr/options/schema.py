@@ -188,5 +188,12 @@ SECTIONS = {
     "test": TEST,
 }
 
+def with_defaults(table, values):
+    """values (a possibly partial section) with the schema's defaults filled in for missing keys."""
+    filled = {key: spec.default for key, spec in table.items() if spec.default is not REQUIRED}
+    filled.update(values)
+    return filled
+
+
 # `datasets` maps free names (train, val, test_1, ...) to DATASET tables.
 DATASETS_KEY = "datasets"
