@@ -11,7 +11,7 @@ from ..archs import build_discriminator
 from ..losses import ExclusionLoss, FeatureLoss, GANLoss, LPIPSLoss, PixelLoss, gradient_penalty
 from ..utils.errors import OptionError
 from .base import BaseModel, split_generator_output
-from .edl_objectives import OBJECTIVES
+from .edl_objectives import objective_for
 
 ADVERSARIAL_TERMS = {"y": "gan", "y_p": "gan1", "y_1": "gan2"}
 PIXEL_TERMS = {"y": "pix", "y_p": "pix1", "y_1": "pix2"}
@@ -22,7 +22,7 @@ class EDLModel(BaseModel):
         super().__init__(opt, runtime, logger)
         t = self.train_opt
         self.gan_type = t["gan_type"]
-        self.objective = OBJECTIVES[opt["model"]]
+        self.objective = objective_for(opt["model"], t["align_weight"])
         self.cr_weight, self.align_weight = t["cr_weight"], t["align_weight"]
         self.weights = {"pix": t["pixel_weight"] or 0.0, "fea": t["feature_weight"] or 0.0,
                         "gan": t["gan_weight"] or 0.0, "excl": t["exclusion_weight"] or 0.0}

@@ -68,7 +68,14 @@ def srgan_r_loss(terms, cr, align):
 
 OBJECTIVES = {
     "srgan": Objective(("y_p",), srgan_loss),
+    # The authors' compiled build of srgan, which adds the align term, also lets D judge y (for its log).
+    "srgan+align": Objective(("y", "y_p"), srgan_loss),
     "srgan_al": Objective(("y", "y_p", "y_1"), srgan_al_loss),
     "srgan_an": Objective(("y", "y_p"), srgan_an_loss),
     "srgan_r": Objective(("y", "y_p"), srgan_r_loss),
 }
+
+
+def objective_for(model, align_weight):
+    """The objective of `model`; srgan with an align term follows the compiled build's D calls."""
+    return OBJECTIVES["srgan+align" if model == "srgan" and align_weight else model]

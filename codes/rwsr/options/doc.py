@@ -1,4 +1,7 @@
-"""Print the option reference (Markdown) from the schema: `python -m rwsr.options.doc`."""
+"""The option reference page (docs/options.md), generated from the schema.
+
+    python -m rwsr.options.doc > docs/options.md      (run in codes/, or `make docs`)
+"""
 from .schema import DATASET, DATASETS_KEY, GENERAL, REQUIRED, SECTIONS
 
 
@@ -25,5 +28,18 @@ def option_reference():
     return "\n".join(lines)
 
 
+PAGE_HEADER = """# Option reference
+
+Every key an option file may hold, with its type, default and meaning. Generated from
+`codes/rwsr/options/schema.py` by `make docs`; a test fails when this page and the schema differ.
+Unknown keys are errors that suggest the closest valid key; `--set KEY=VALUE` overrides any key.
+`datasets.<name>`: the name says the phase (`train`, `val`, `val_2`, `test_1`, ...).
+"""
+
+
+def reference_page():
+    return PAGE_HEADER + "\n" + option_reference() + "\n"
+
+
 if __name__ == "__main__":
-    print(option_reference())
+    print(reference_page(), end="")
