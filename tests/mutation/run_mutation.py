@@ -1,0 +1,201 @@
+"""`make mutation`: mutation testing of the training-critical modules with mutmut.
+
+mutmut names modules after their path below the working folder (stripping only `src/`), so the
+run happens in a staging copy, `.mutation/`, where `codes/` is called `src/` and
+`mutants/codes` links to the mutated `mutants/src`: tests and the scripts they start import
+the mutated package. mutmut runs, per mutant, only the tests that called the mutated function
+(recorded once, in its stats run), fastest first, stopping at the first failure.
+
+The staging folder is kept between runs: mutmut then re-tests only functions whose code (or
+whose tests) changed. The report goes to .mutation/report.md; survivors not listed in
+tests/mutation/accepted_survivors.yml (with the reason each is equivalent or accepted) make the
+run fail.
+
+    python tests/mutation/run_mutation.py [--fresh] [--only PATTERN ...]
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STAGE = os.path.join(REPO, ".mutation")
+ACCEPTED = os.path.join(REPO, "tests", "mutation", "accepted_survivors.yml")
+MUTMUT = os.path.join(os.path.dirname(sys.executable), "mutmut")
+
+# The training path: losses, models (steps, optimisers, schedules), noise pool, datasets' crops,
+# MATLAB resize, tiling, self-ensemble, metrics, checkpoints / resume / RNG, option loading.
+MODULES = [
+    "src/rwsr/losses/*.py",
+    "src/rwsr/models/*.py",
+    "src/rwsr/data/noise_pool.py",
+    "src/rwsr/data/transforms.py",
+    "src/rwsr/data/paired_dataset.py",
+    "src/rwsr/utils/imresize.py",
+    "src/rwsr/inference/tiling.py",
+    "src/rwsr/inference/ensemble.py",
+    "src/rwsr/metrics/psnr_ssim.py",
+    "src/rwsr/metrics/image_metrics.py",
+    "src/rwsr/engine/checkpoints.py",
+    "src/rwsr/engine/resume.py",
+    "src/rwsr/engine/rng.py",
+    "src/rwsr/archs/checkpoint.py",
+    "src/rwsr/options/loader.py",
+]
+# Statements that only build an error or log message: their wording is not behaviour (the
+# tests check each error by its key and exit code, not letter by letter).
+NOT_MUTATED = [r"raise \w*Error\(", r"logger\.(debug|info|warning|error)\(", r"warnings\.warn\("]
+# Tests that only start other processes (their in-process part would be charged to every
+# mutant of the functions it calls) or check packaging, and the slowest end-to-end runs.
+NOT_SELECTED = ["test_train_ddp.py", "test_train_resume.py", "test_demo_pipeline.py", "test_packaging.py",
+                "test_ablation.py", "test_prep_entry_points.py", "test_onnx.py", "test_docs.py"]
+COPIED = ["codes", "tests", "options", "preprocess", "bench", "figures", "docs", "experiments", "pytest.ini",
+          "README.md", "Makefile", "requirements.txt", "setup.py"]
+
+
+def stage_sources():
+    """Copy the repository into .mutation/ (codes/ as src/); keep mutmut's cache in .mutation/mutants."""
+    os.makedirs(STAGE, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_tmp")
+    for name in COPIED:
+        source = os.path.join(REPO, name)
+        target = os.path.join(STAGE, "src" if name == "codes" else name)
+        if os.path.isdir(target):
+            shutil.rmtree(target)
+        if os.path.isdir(source):
+            shutil.copytree(source, target, ignore=ignore)
+        elif os.path.exists(source):
+            shutil.copy2(source, target)
+    os.makedirs(os.path.join(STAGE, "mutants"), exist_ok=True)
+    link = os.path.join(STAGE, "mutants", "codes")
+    if not os.path.islink(link):
+        os.symlink("src", link)
+
+
+def write_config(only):
+    selection = ["tests"] + [f"--ignore=tests/{name}" for name in NOT_SELECTED]
+    lines = ["[mutmut]", "source_paths = src", "only_mutate ="]
+    lines += [f"    {pattern}" for pattern in (only or MODULES)]
+    lines += ["do_not_mutate_patterns ="] + [f"    {pattern}" for pattern in NOT_MUTATED]
+    lines += ["also_copy ="] + [f"    {name}" for name in COPIED if name not in ("codes", "tests")]
+    lines += ["pytest_add_cli_args_test_selection ="] + [f"    {arg}" for arg in selection]
+    lines += ["process_isolation = forkserver", ""]
+    with open(os.path.join(STAGE, "setup.cfg"), "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines))
+
+
+def run_mutmut():
+    # one thread per worker: mutmut runs one mutant per core at a time
+    env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
+    return subprocess.run([MUTMUT, "run"], cwd=STAGE, env=env).returncode
+
+
+def mutmut_output(*args):
+    return subprocess.run([MUTMUT, *args], cwd=STAGE, capture_output=True, text=True).stdout
+
+
+def collect_statuses():
+    """{mutant name: status} of every mutant (killed ones included)."""
+    statuses = {}
+    for line in mutmut_output("results", "--all", "true").splitlines():
+        match = re.match(r"\s*(\S+): (.+)$", line)
+        if match:
+            statuses[match.group(1)] = match.group(2).strip()
+    return statuses
+
+
+def mutant_change(name):
+    """The removed and added lines of a mutant's diff, whitespace-normalised."""
+    diff = mutmut_output("show", name)
+    changed = [line for line in diff.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    return "\n".join(" ".join(line.split()) for line in changed)
+
+
+def function_of(name):
+    """rwsr.losses.gan.x_gradient_penalty__mutmut_6 -> rwsr.losses.gan.gradient_penalty."""
+    base = name.split("__mutmut_")[0]
+    module, _, function = base.rpartition(".")
+    return f"{module}.{function.replace('xǁ', '').replace('ǁ', '.').removeprefix('x_')}"
+
+
+def load_accepted():
+    if not os.path.exists(ACCEPTED):
+        return []
+    with open(ACCEPTED, encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or []
+
+
+def is_accepted(function, change, accepted):
+    normalised = " ".join(change.split())
+    return any(entry["function"] == function and " ".join(entry["change"].split()) == normalised
+               for entry in accepted)
+
+
+def write_report(statuses, seconds):
+    accepted = load_accepted()
+    by_module = {}
+    for name, status in statuses.items():
+        module = function_of(name).rsplit(".", 1)[0]
+        by_module.setdefault(module, {}).setdefault(status, 0)
+        by_module[module][status] += 1
+    survivors = sorted(name for name, status in statuses.items() if status not in DETECTED)
+    listed, unlisted = [], []
+    for name in survivors:
+        function, change = function_of(name), mutant_change(name)
+        (listed if is_accepted(function, change, accepted) else unlisted).append((name, function, change))
+    killed = sum(1 for status in statuses.values() if status in DETECTED)
+    total = len(statuses)
+    lines = [f"# Mutation testing report", "",
+             f"{killed} of {total} mutants killed ({100.0 * killed / max(total, 1):.1f}%) in {seconds / 60:.1f} "
+             f"minutes; {len(listed)} survivors listed in tests/mutation/accepted_survivors.yml, "
+             f"{len(unlisted)} not listed.", "", "| module | " + " | ".join(STATUS_ORDER) + " |",
+             "| --- |" + " ---: |" * len(STATUS_ORDER)]
+    for module in sorted(by_module):
+        counts = by_module[module]
+        lines.append(f"| {module} | " + " | ".join(str(counts.get(status, 0)) for status in STATUS_ORDER) + " |")
+    lines += ["", "## Survivors not listed as equivalent or accepted", ""]
+    for name, function, change in unlisted:
+        lines += [f"- `{name}` ({statuses[name]})", "```diff", change, "```"]
+    report = os.path.join(STAGE, "report.md")
+    with open(report, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return report, killed, total, unlisted
+
+
+# A mutant that makes a test hang (timeout) is detected as surely as one that fails it.
+DETECTED = ("killed", "timeout")
+STATUS_ORDER = ["killed", "survived", "timeout", "no tests", "suspicious", "skipped", "not checked"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Mutation testing of the training path (mutmut).")
+    parser.add_argument("--fresh", action="store_true", help="forget mutmut's cached results")
+    parser.add_argument("--only", nargs="+", help="mutate only these src/... patterns (e.g. src/rwsr/losses/*.py)")
+    args = parser.parse_args(argv)
+    if not os.path.exists(MUTMUT):
+        print(f"error: {MUTMUT} not found; pip install mutmut (a development tool)", file=sys.stderr)
+        return 2
+    if args.fresh and os.path.isdir(STAGE):
+        shutil.rmtree(STAGE)
+    start = time.monotonic()
+    stage_sources()
+    write_config(args.only)
+    code = run_mutmut()
+    if code != 0:
+        print(f"error: mutmut exited with {code}", file=sys.stderr)
+        return code
+    report, killed, total, unlisted = write_report(collect_statuses(), time.monotonic() - start)
+    print(f"{killed}/{total} killed ({100.0 * killed / max(total, 1):.1f}%); report: {report}")
+    if unlisted:
+        print(f"{len(unlisted)} survivors are not listed in {ACCEPTED} (see the report)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
