@@ -28,7 +28,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 from rwsr.data import build_dataloader, build_dataset, build_noise_pool  # noqa: E402
 from rwsr.engine.rng import seed_everything  # noqa: E402
-from rwsr.models import Runtime, build_model  # noqa: E402
+from rwsr.models import build_model  # noqa: E402
+from rwsr.runtime import Runtime  # noqa: E402
 from rwsr.options import validate  # noqa: E402
 from rwsr.utils.image_io import write_image  # noqa: E402
 from rwsr.utils.imresize import imresize_uint8  # noqa: E402
