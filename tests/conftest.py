@@ -7,6 +7,9 @@ import sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402
+# torch.optim imports torch._dynamo the first time an optimiser is built (about 3 s). Importing it
+# here pays that once per session, also for processes forked from this one (mutation testing).
+import torch._dynamo  # noqa: E402,F401
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CODES = os.path.join(REPO, "codes")
