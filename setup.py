@@ -1,11 +1,16 @@
+import re
+
 from setuptools import find_packages, setup
+
+with open("codes/rwsr/__init__.py") as handle:  # the version is written there only
+    version = re.search(r'^__version__ = "([^"]+)"', handle.read(), re.M).group(1)
 
 with open("requirements.txt") as handle:
     requirements = [line.strip() for line in handle if line.strip() and not line.startswith("#")]
 
 setup(
     name="rwsr",
-    version="0.1.0",
+    version=version,
     description="Real-world super-resolution by exclusionary dual-learning (RWSR-EDL) in PyTorch",
     package_dir={"": "codes"},
     packages=find_packages("codes"),

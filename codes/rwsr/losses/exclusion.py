@@ -1,4 +1,4 @@
-"""Exclusionary gradient loss between the two EDL branches (project formulation, see DESIGN.md).
+"""Gradient-exclusion loss between the two EDL branches: this project's extension, off by default.
 
 After the gradient exclusion loss of Zhang et al. (CVPR 2018): at every scale s and for x and y
 image gradients g, the loss is mean(tanh(l_p |g(y_p)|) * tanh(l_1 |g(y_1)|)) with
