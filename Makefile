@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo demo-pretrain test bench clean-venv
+.PHONY: setup demo demo-pretrain ablation ablation-pretrain test bench clean-venv
 
 setup: $(STAMP)
 
@@ -19,6 +19,12 @@ demo: setup
 
 demo-pretrain: setup
 	$(PY) codes/demo.py --pretrain
+
+ablation: setup
+	$(PY) codes/ablation.py
+
+ablation-pretrain: setup
+	$(PY) codes/ablation.py --pretrain
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -97,6 +97,46 @@ def test_global_residual_adds_bicubic_input_to_l1_branch():
     torch.testing.assert_close(y, bicubic)
 
 
+@pytest.mark.parametrize("upscale", [2, 4])
+def test_plain_rrdb_global_residual_is_bicubic_plus_the_network(upscale):
+    """which_model_G RRDB with global_residual: y = conv_last(...) + bicubic(x), no extra parameters."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 6, 7)
+    net = tiny_generator("RRDB", upscale, global_residual=True).eval()
+    assert net.state_dict().keys() == tiny_generator("RRDB", upscale).state_dict().keys()
+    bicubic = F.interpolate(x, scale_factor=upscale, mode="bicubic", align_corners=False)
+    with torch.no_grad():
+        y = net(x)
+        assert y.shape == (2, 3, 6 * upscale, 7 * upscale)
+        torch.testing.assert_close(y, net.reconstruct(x) + bicubic)
+        torch.nn.init.zeros_(net.conv_last.weight)
+        torch.nn.init.zeros_(net.conv_last.bias)
+        torch.testing.assert_close(net(x), bicubic)
+
+
+def test_plain_rrdb_global_residual_round_trip_and_edl_trunk(tmp_path):
+    """Saved with its options, it is rebuilt with the residual; its weights fill an EDL trunk (the ablation's start)."""
+    from rwsr.archs import load_generator
+    from rwsr.archs.checkpoint import save_network
+    torch.manual_seed(0)
+    source = tiny_generator("RRDB", 4, global_residual=True).eval()
+    options = dict(TINY, which_model_G="RRDB", upscale=4, global_residual=True)
+    path = save_network(source, tmp_path / "G.safetensors", metadata=dict(options, scale=4))
+    with captured_project_log():
+        net, inferred = load_generator(path)
+    assert inferred == options and net.global_residual
+    x = torch.rand(1, 3, 5, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(net.eval()(x), source(x))
+    edl = tiny_generator("RRDBNet", 4, global_residual=True).eval()
+    from rwsr.archs.checkpoint import load_network
+    with captured_project_log() as log:
+        report = load_network(edl, path, strict=False)
+    assert set(report.loaded) == set(source.state_dict()) and "partial load" in log.text()
+    with torch.no_grad():
+        torch.testing.assert_close(edl.reconstruct(x), source.reconstruct(x))
+
+
 def test_esrgan_initialisation_statistics():
     torch.manual_seed(0)
     net = build_generator(dict(which_model_G="RRDB", nf=16, nb=2, gc=16, upscale=4))
@@ -122,8 +162,8 @@ def test_bad_generator_options_are_one_line_errors():
         with pytest.raises(RwsrError, match=rf"upscale: {scale} is not supported.*2 or 4") as err:
             tiny_generator("RRDBNet", scale)
         assert "\n" not in str(err.value)
-    with pytest.raises(RwsrError, match="global_residual"):
-        tiny_generator("RRDB", 4, global_residual=True)
+    with pytest.raises(RwsrError, match="global_residual needs in_nc == out_nc, got 1 and 3"):
+        build_generator(dict(TINY, which_model_G="RRDB", in_nc=1, global_residual=True))
 
 
 def test_patchgan_layout_and_output():

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from rwsr.demo import pipeline
+from rwsr.demo import pipeline, scripts
 from rwsr.demo.evaluation import bicubic_baseline, format_comparison
 from rwsr.demo.figures import plot_comparison, plot_curves, read_training_log
 from rwsr.engine.log import log_line
@@ -53,15 +53,14 @@ def test_comparison_table():
     assert table.splitlines()[2] == "| bicubic | 24.00 | 0.5000 | 25.50 | 0.6000 | n/a |"
 
 
-def test_newest_generator_picks_highest_iteration(tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "REPO", str(tmp_path))
-    models = tmp_path / "experiments" / "demo_edl" / "models"
+def test_newest_generator_picks_highest_iteration(tmp_path):
+    models = tmp_path / "demo_edl" / "models"
     models.mkdir(parents=True)
     for name in ("100_G.pth", "1000_G.safetensors", "best_G.pth", "1000_D.pth", "200_G.pth"):
         (models / name).write_bytes(b"x")
-    assert pipeline.newest_generator("demo_edl") == str(models / "1000_G.safetensors")
+    assert scripts.newest_generator(str(tmp_path / "demo_edl")) == str(models / "1000_G.safetensors")
     with pytest.raises(RwsrError, match="no generator checkpoint"):
-        pipeline.newest_generator("missing")
+        scripts.newest_generator(str(tmp_path / "missing"))
 
 
 def test_demo_needs_the_shipped_checkpoint(tmp_path, monkeypatch):

@@ -22,12 +22,9 @@ def build_generator(opt):
     name = _which(opt, "which_model_G", GENERATORS)
     common = dict(in_nc=opt.get("in_nc", 3), out_nc=opt.get("out_nc", 3), nf=opt.get("nf", 64),
                   nb=opt.get("nb", 23), gc=opt.get("gc", 32),
-                  upscale=opt.get("upscale") or opt.get("scale") or 4)
-    if name == "RRDB":
-        if opt.get("global_residual"):
-            raise RwsrError("network_G.global_residual applies only to which_model_G: RRDBNet")
-        return RRDBNet(**common)
-    return EDLRRDBNet(**common, global_residual=bool(opt.get("global_residual", False)))
+                  upscale=opt.get("upscale") or opt.get("scale") or 4,
+                  global_residual=bool(opt.get("global_residual", False)))
+    return RRDBNet(**common) if name == "RRDB" else EDLRRDBNet(**common)
 
 
 def build_discriminator(opt):

@@ -15,11 +15,18 @@ def check_scale(scale):
 
 
 class RRDBNet(nn.Module):
-    """Plain ESRGAN generator (`which_model_G: RRDB`): forward returns the SR image y."""
+    """Plain ESRGAN generator (`which_model_G: RRDB`): forward returns the SR image y.
 
-    def __init__(self, in_nc=3, out_nc=3, nf=64, nb=23, gc=32, upscale=4):
+    global_residual: y = network output + bicubic upsampling of x (no extra parameters), so
+    the network learns only the residual; off by default, as in ESRGAN.
+    """
+
+    def __init__(self, in_nc=3, out_nc=3, nf=64, nb=23, gc=32, upscale=4, global_residual=False):
         super().__init__()
         self.upscale = check_scale(upscale)
+        if global_residual and in_nc != out_nc:
+            raise RwsrError(f"network_G.global_residual needs in_nc == out_nc, got {in_nc} and {out_nc}")
+        self.global_residual = global_residual
         self.conv_first = conv3x3(in_nc, nf)
         self.RRDB_trunk = nn.Sequential(*[RRDB(nf, gc) for _ in range(nb)])
         self.trunk_conv = conv3x3(nf, nf)
@@ -42,8 +49,12 @@ class RRDBNet(nn.Module):
             fea = self.lrelu(conv(F.interpolate(fea, scale_factor=2, mode="nearest")))
         return self.conv_last(self.lrelu(self.HRconv(fea)))
 
+    def bicubic(self, x):
+        return F.interpolate(x, scale_factor=self.upscale, mode="bicubic", align_corners=False)
+
     def forward(self, x):
-        return self.reconstruct(x)
+        y = self.reconstruct(x)
+        return y + self.bicubic(x) if self.global_residual else y
 
 
 class EDLRRDBNet(RRDBNet):
@@ -52,13 +63,12 @@ class EDLRRDBNet(RRDBNet):
     The trunk's output `mid` feeds a softmax mask M (over nf channels) and two branches:
     y_p = tail_conv1(M * branch1(mid)) for the perceptual/adversarial losses and
     y_1 = tail_conv2((1 - M) * branch2(mid)) for the L1 loss; y = y_p + y_1.
+    global_residual adds the bicubic upsampling of x to y_1 (mid stays the trunk's residual, so a
+    plain RRDB trained with global_residual loads as the trunk).
     """
 
     def __init__(self, in_nc=3, out_nc=3, nf=64, nb=23, gc=32, upscale=4, global_residual=False):
-        super().__init__(in_nc, out_nc, nf, nb, gc, upscale)
-        if global_residual and in_nc != out_nc:
-            raise RwsrError(f"network_G.global_residual needs in_nc == out_nc, got {in_nc} and {out_nc}")
-        self.global_residual = global_residual
+        super().__init__(in_nc, out_nc, nf, nb, gc, upscale, global_residual)
         self.branch1 = self._head_stack(out_nc, nf)
         self.branch2 = self._head_stack(out_nc, nf)
         self.sm = nn.Sequential(*self._head_stack(out_nc, nf), nn.Softmax(dim=1))
@@ -75,5 +85,5 @@ class EDLRRDBNet(RRDBNet):
         y_p = self.tail_conv1(mask * self.branch1(mid))
         y_1 = self.tail_conv2((1 - mask) * self.branch2(mid))
         if self.global_residual:
-            y_1 = y_1 + F.interpolate(x, scale_factor=self.upscale, mode="bicubic", align_corners=False)
+            y_1 = y_1 + self.bicubic(x)
         return y_p + y_1, y_p, y_1

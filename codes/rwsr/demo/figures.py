@@ -60,7 +60,7 @@ def plot_curves(log_path, output_path, bicubic_psnr=None, title="EDL training on
     plt.close(fig)
 
 
-def _crop_box(hr, size):
+def detail_crop_box(hr, size):
     """The most detailed size x size window (highest gradient energy), on a coarse grid."""
     gray = hr.astype(np.float32).mean(axis=2)
     energy = np.abs(np.diff(gray, axis=0))[:, :-1] + np.abs(np.diff(gray, axis=1))[:-1, :]
@@ -91,7 +91,7 @@ def plot_comparison(lr_dir, columns, hr_dir, output_path, scale, crop=96):
         name = image_stem(lr_path)
         hr = read_image_uint8(os.path.join(hr_dir, f"{name}.png"))
         size = min(crop, hr.shape[0], hr.shape[1]) // scale * scale
-        y, x = _crop_box(hr, size)
+        y, x = detail_crop_box(hr, size)
         y, x = y // scale * scale, x // scale * scale
         lr = read_image_uint8(lr_path)
         lr_crop = lr[y // scale:(y + size) // scale, x // scale:(x + size) // scale]

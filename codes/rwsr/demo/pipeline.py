@@ -6,72 +6,24 @@ exercises exactly what the README documents.
 """
 import json
 import os
-import shutil
-import subprocess
-import sys
 
 from ..utils.errors import RwsrError
 from ..utils.fs import atomic_write_text
-from .camera import build_camera_domain
+from .scripts import REPO, SCALE, newest_generator, prepare_data, store_final_generator, test_model, train
 from .stages import StageProgress
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-DATA_ROOT = os.path.join("datasets", "demo")
 RESULTS_ROOT = os.path.join("results", "demo")
 TRAIN_OPTIONS = os.path.join("options", "demo", "train_demo.yml")
 PRETRAIN_OPTIONS = os.path.join("options", "demo", "train_demo_psnr.yml")
 PRETRAINED_G = os.path.join("options", "demo", "demo_psnr_x4.safetensors")
-SCALE = 4
-# collect_noise defaults (256 px, max_var 20) suit 2K photos; these photos are
-# small, so tiles are 32 px with a 16 px stride, and JPEG blocks raise the
-# variance of flat areas a little.
-NOISE_ARGS = ("--patch_size", "32", "--stride", "16", "--max_var", "40")
 
 
-def run_script(script, *args):
-    """Run a project script from the repository root; stop the demo when it fails."""
-    command = [sys.executable, os.path.join(REPO, script), *map(str, args)]
-    result = subprocess.run(command, cwd=REPO)
-    if result.returncode != 0:
-        raise RwsrError(f"demo stopped: {script} exited with {result.returncode}")
+def experiment_dir(name):
+    return os.path.join(REPO, "experiments", name)
 
 
-def prepare_data():
-    """Camera domain, HR/LR pairs and the noise pool under datasets/demo."""
-    paths = build_camera_domain(os.path.join(REPO, DATA_ROOT))
-    generated = os.path.join(REPO, DATA_ROOT, "generated", "tdsr")  # official folder names
-    run_script("preprocess/create_bicubic_dataset.py", "--source", paths["source"], "--target", paths["target"],
-               "--output", generated, "--cleanup_factor", 2, "--upscale_factor", SCALE)
-    run_script("preprocess/collect_noise.py", "--source", paths["source"],
-               "--output", os.path.join(REPO, DATA_ROOT, "Corrupted_noise"), *NOISE_ARGS, "--overwrite")
-    return paths
-
-
-def train(options_path, *overrides):
-    args = ["-opt", options_path]
-    if overrides:
-        args += ["--set", *overrides]
-    run_script("codes/train.py", *args)
-
-
-def newest_generator(experiment):
-    """Path of the last saved generator of an experiment (highest iteration)."""
-    models = os.path.join(REPO, "experiments", experiment, "models")
-    found = []
-    for name in os.listdir(models) if os.path.isdir(models) else []:
-        stem, ext = os.path.splitext(name)
-        if stem.endswith("_G") and stem[:-2].isdigit() and ext in (".pth", ".safetensors"):
-            found.append((int(stem[:-2]), os.path.join(models, name)))
-    if not found:
-        raise RwsrError(f"{models}: no generator checkpoint was saved")
-    return max(found)[1]
-
-
-def test_model(model_path, output_name, paths):
-    output = os.path.join(REPO, RESULTS_ROOT, output_name)
-    run_script("codes/test.py", "--model", model_path, "--input", paths["test_LR"], "--gt", paths["test_HR"],
-               "--output", output, "--overwrite")
-    return output
+def evaluate_on_held_out(model_path, output_name, paths):
+    return test_model(model_path, os.path.join(REPO, RESULTS_ROOT, output_name), paths["test_LR"], paths["test_HR"])
 
 
 def _require_pretrained():
@@ -90,13 +42,13 @@ def run_demo():
     progress = StageProgress(["prepare data", "train the EDL model", "test on held-out photos", "metrics and figures"])
     paths = progress.run("prepare data", prepare_data)
     progress.run("train the EDL model", train, TRAIN_OPTIONS)
-    edl_model = newest_generator("demo_edl")
+    edl_model = newest_generator(experiment_dir("demo_edl"))
 
     def evaluate():
         bicubic = bicubic_baseline(paths["test_LR"], paths["test_HR"], os.path.join(REPO, RESULTS_ROOT, "bicubic"),
                                    SCALE)
-        start_dir = test_model(start_model, "start_model", paths)
-        edl_dir = test_model(edl_model, "edl_model", paths)
+        start_dir = evaluate_on_held_out(start_model, "start_model", paths)
+        edl_dir = evaluate_on_held_out(edl_model, "edl_model", paths)
         return {"bicubic": mean_of_records(bicubic), "start_model": mean_of_metrics_file(start_dir),
                 "model": mean_of_metrics_file(edl_dir)}
 
@@ -128,13 +80,6 @@ def run_pretrain():
     progress.run("prepare data", prepare_data)
     progress.run("train the PSNR model", train, PRETRAIN_OPTIONS)
 
-    def store():
-        source = newest_generator("demo_psnr")
-        target = os.path.join(REPO, PRETRAINED_G)
-        if not source.endswith(".safetensors"):
-            raise RwsrError(f"{source}: expected a .safetensors generator (logger.save_format in {PRETRAIN_OPTIONS})")
-        shutil.copyfile(source, target)
-        print(f"stored {source} as {PRETRAINED_G}")
-
-    progress.run("store the checkpoint", store)
+    progress.run("store the checkpoint", store_final_generator, experiment_dir("demo_psnr"), PRETRAINED_G,
+                 PRETRAIN_OPTIONS)
     return 0
