@@ -175,7 +175,7 @@ def _fake_repo(tmp_path, repo_root, monkeypatch):
             handle.write("\n".join(lines) + "\n")
         calls["train"].append((title, auto_resume))
 
-    def fake_test(model_path, output_dir, lr_dir, hr_dir, on_line=None):
+    def fake_test(model_path, output_dir, lr_dir, hr_dir, quiet=False):
         for name in ("a", "b"):
             write_image(os.path.join(output_dir, f"{name}.png"), read_image(str(tmp_path / "hr" / f"{name}.png")))
         with open(os.path.join(output_dir, "metrics.json"), "w") as handle:

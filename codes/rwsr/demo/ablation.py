@@ -2,7 +2,7 @@
 
 Seven arms (options/ablation/<arm>.yml, identical but for the model, the generator and the
 align / exclusion weights) train from the same start checkpoint, data, seed and number of
-iterations through train.py, are evaluated on the held-out photos through test.py, and end up
+iterations through train.py, are evaluated on the held-out photos with the Python API behind test.py, and end up
 in one table (figures/ablation.md) and one crop figure (figures/ablation.png). Every row keeps
 a run record (rwsr.demo.run_records): finished rows are skipped, unfinished arms resume.
 """
@@ -151,10 +151,6 @@ def _start_fingerprint(path):
     return fingerprint(os.path.join(REPO, path)) if path else None
 
 
-def _quiet(line):
-    """test.py's own output is not shown (its failure tail is); the stage line says what runs."""
-
-
 # ---------------------------------------------------------------- rows of the table
 class Ablation:
     def __init__(self, settings):
@@ -182,7 +178,7 @@ class Ablation:
         if record_status(folder, settings, self.settings.overwrite) != DONE:
             write_record(folder, settings)
             test_model(os.path.join(REPO, start), os.path.join(folder, "images"), self.lr_dir, self.hr_dir,
-                       on_line=_quiet)
+                       quiet=True)
             write_record(folder, settings, result_of(os.path.join(folder, "images"), self.hr_dir))
         return folder
 
@@ -212,7 +208,7 @@ class Ablation:
             raise RwsrError(f"{experiment}: training ended without a generator of iteration {niter}")
         print(f"{arm.key}: testing {os.path.relpath(model, REPO)} on the held-out images", flush=True)
         images = os.path.join(folder, "images")
-        test_model(model, images, self.lr_dir, self.hr_dir, on_line=_quiet)
+        test_model(model, images, self.lr_dir, self.hr_dir, quiet=True)
         result = dict(result_of(images, self.hr_dir), iterations=niter, load_average=load,
                       **training_timing(os.path.join(experiment, "train.log")))
         write_record(folder, settings, result)

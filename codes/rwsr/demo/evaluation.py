@@ -1,4 +1,4 @@
-"""Held-out evaluation of the demo: bicubic baseline and models run through test.py."""
+"""Held-out evaluation of the demo: the bicubic baseline, and the means of the metrics the models got."""
 import json
 import os
 

@@ -1,8 +1,8 @@
 """`make demo` / `make demo-pretrain`: the whole RWSR-EDL chain on bundled photos, on a CPU.
 
-Every step runs the project's own user-facing scripts (create_bicubic_dataset,
-collect_noise, train.py, test.py) as a user would, in subprocesses, so the demo
-exercises exactly what the README documents.
+Every step runs the project's own user-facing commands as a user would (create_bicubic_dataset,
+collect_noise and train.py in subprocesses, the held-out test through rwsr.inference's
+super_resolve_folder), so the demo exercises exactly what the README documents.
 """
 import json
 import os

@@ -1,7 +1,8 @@
-"""The project's own scripts run as a user would, in subprocesses, for `make demo` and `make ablation`.
+"""The project's own commands as a user runs them, for `make demo` and `make ablation`.
 
 Shared by rwsr.demo.pipeline and rwsr.demo.ablation so that both exercise exactly what the
-README documents (create_bicubic_dataset, collect_noise, train.py, test.py).
+README documents: create_bicubic_dataset, collect_noise and train.py run in subprocesses, the
+held-out test calls the Python API behind test.py (rwsr.inference.super_resolve_folder).
 """
 import os
 import shutil
@@ -104,8 +105,23 @@ def store_final_generator(experiment_dir, target, options_path):
     print(f"stored {source} as {target}")
 
 
-def test_model(model_path, output_dir, lr_dir, hr_dir, on_line=None):
-    """codes/test.py on a folder of LR images with their HR truth; results and metrics.json in output_dir."""
-    run_script("codes/test.py", "--model", model_path, "--input", lr_dir, "--gt", hr_dir,
-               "--output", output_dir, "--overwrite", on_line=on_line)
+def test_model(model_path, output_dir, lr_dir, hr_dir, quiet=False):
+    """Super-resolve a folder of LR images and measure them against their HR truth, as test.py
+    does; results, metrics.csv and metrics.json in output_dir. quiet: no progress bar, log or table."""
+    import logging
+
+    from ..inference import super_resolve_folder
+    from ..inference.report import format_table
+    from ..utils.logger import get_logger
+
+    logger = get_logger()
+    if quiet:
+        logger = logging.getLogger("rwsr.demo.quiet")
+        logger.propagate, logger.disabled = False, True
+    result = super_resolve_folder(model_path, lr_dir, output_dir, gt=hr_dir, overwrite=True, progress=not quiet,
+                                  logger=logger)
+    if result.failures:
+        raise RwsrError(f"{model_path}: {len(result.failures)} held-out image(s) failed: {result.failures[0][1]}")
+    if not quiet:
+        print(format_table(result.records), flush=True)
     return output_dir
