@@ -23,7 +23,7 @@ from skimage import data as skdata
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "codes"))
 
-from rwsr.archs import build_generator, generator_output  # noqa: E402
+from rwsr.archs import build_generator, generator_outputs  # noqa: E402
 from rwsr.data import build_dataloader, build_dataset  # noqa: E402
 from rwsr.data.noise_pool import NoisePool  # noqa: E402
 from rwsr.prep.lmdb_writer import LmdbImageWriter  # noqa: E402
@@ -135,7 +135,7 @@ def train_step_seconds(device, repeats):
 
     def step():
         net.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.l1_loss(generator_output(net(lr)), hr)
+        loss = torch.nn.functional.l1_loss(generator_outputs(net(lr))[0], hr)
         loss.backward()
 
     return _timed(step, repeats, _sync_for(device))

@@ -50,7 +50,7 @@ def _build_runner(config, model_path, onnx_path):
     """A function LR tensor -> SR tensor for the configuration."""
     import torch
 
-    from rwsr.archs import generator_output
+    from rwsr.archs import generator_outputs
     from rwsr.inference import OnnxForward, SRInference
     from rwsr.inference.model_loading import load_generator
 
@@ -63,7 +63,7 @@ def _build_runner(config, model_path, onnx_path):
     if config["backend"] == "plain":
         def plain(x):
             with torch.no_grad():
-                return generator_output(net(x)).clamp(0, 1)
+                return generator_outputs(net(x))[0].clamp(0, 1)
         return plain
     inference = SRInference(net, config["scale"], device="cpu", channels_last=config.get("channels_last", False),
                             compile=config.get("compile", False), **tiling)
@@ -124,7 +124,7 @@ def _prepare_model(args, folder):
     import torch
 
     from rwsr.archs import build_generator
-    from rwsr.archs.checkpoint import save_network
+    from rwsr.archs.network_files import save_network
     from rwsr.inference.model_loading import load_generator
     from rwsr.inference.onnx_export import export_onnx
 

@@ -62,7 +62,7 @@ def test_the_seven_arms_validate_and_differ_only_in_the_intended_keys(repo_root)
 
 
 def test_start_model_is_a_plain_rrdb_with_the_arms_trunk(repo_root):
-    from rwsr.archs.checkpoint import infer_generator_options, read_checkpoint
+    from rwsr.archs.network_files import infer_generator_options, read_checkpoint
     pretrain = load_options(os.path.join(repo_root, ablation.PRETRAIN_OPTIONS))
     arm = load_options(_arm_path(repo_root, "edl_srgan"))
     for key in ("nf", "nb", "gc", "global_residual"):

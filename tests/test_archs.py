@@ -6,7 +6,7 @@ import torch
 from torch.nn import functional as F
 
 from arch_helpers import TINY, captured_project_log, tiny_generator, write_fake_vgg19
-from rwsr.archs import (VGGFeatureExtractor, build_discriminator, build_generator, generator_output)
+from rwsr.archs import (VGGFeatureExtractor, build_discriminator, build_generator, generator_outputs)
 from rwsr.archs import backbones
 from rwsr.utils.errors import RwsrError
 
@@ -61,7 +61,7 @@ def test_output_shapes_and_sum_of_branches(upscale):
     torch.testing.assert_close(y, y_p + y_1)
     plain = tiny_generator("RRDB", upscale)(x)
     assert plain.shape == (2, 3, 6 * upscale, 7 * upscale)
-    assert generator_output((y, y_p, y_1)) is y and generator_output(plain) is plain
+    assert generator_outputs((y, y_p, y_1))[0] is y and generator_outputs(plain)[0] is plain
 
 
 def test_edl_head_follows_the_method():
@@ -116,20 +116,20 @@ def test_plain_rrdb_global_residual_is_bicubic_plus_the_network(upscale):
 
 def test_plain_rrdb_global_residual_round_trip_and_edl_trunk(tmp_path):
     """Saved with its options, it is rebuilt with the residual; its weights fill an EDL trunk (the ablation's start)."""
-    from rwsr.archs import load_generator
-    from rwsr.archs.checkpoint import save_network
+    from rwsr.inference.model_loading import load_generator
+    from rwsr.archs.network_files import save_network
     torch.manual_seed(0)
     source = tiny_generator("RRDB", 4, global_residual=True).eval()
     options = dict(TINY, which_model_G="RRDB", upscale=4, global_residual=True)
     path = save_network(source, tmp_path / "G.safetensors", metadata=dict(options, scale=4))
     with captured_project_log():
-        net, inferred = load_generator(path)
+        net, inferred, _ = load_generator(path)
     assert inferred == options and net.global_residual
     x = torch.rand(1, 3, 5, 5)
     with torch.no_grad():
         torch.testing.assert_close(net.eval()(x), source(x))
     edl = tiny_generator("RRDBNet", 4, global_residual=True).eval()
-    from rwsr.archs.checkpoint import load_network
+    from rwsr.archs.network_files import load_network
     with captured_project_log() as log:
         report = load_network(edl, path, strict=False)
     assert set(report.loaded) == set(source.state_dict()) and "partial load" in log.text()

@@ -8,7 +8,7 @@ from safetensors import safe_open
 
 from arch_helpers import ListHandler, TINY, tiny_generator
 from rwsr.archs import build_discriminator
-from rwsr.archs.checkpoint import (infer_generator_options, load_network, read_checkpoint, safe_torch_load,
+from rwsr.archs.network_files import (infer_generator_options, load_network, read_checkpoint, safe_torch_load,
                                    save_network)
 from rwsr.archs.state_names import to_basicsr_names
 from rwsr.utils.errors import RwsrError
@@ -243,18 +243,18 @@ def test_save_format_errors(tmp_path):
 
 
 def test_load_generator_rebuilds_the_saved_architecture(tmp_path):
-    from rwsr.archs import load_generator
+    from rwsr.inference.model_loading import load_generator
     torch.manual_seed(0)
     source = tiny_generator("RRDBNet", 2, global_residual=True).eval()
     options = dict(TINY, which_model_G="RRDBNet", upscale=2, global_residual=True)
     x = torch.rand(1, 3, 5, 5)
     for name in ("G.safetensors", "G.pth"):
         path = save_network(source, tmp_path / name, metadata=dict(options, scale=2))
-        net, inferred = load_generator(path, logger=logger_with_list()[0])
+        net, inferred, _ = load_generator(path, logger=logger_with_list()[0])
         assert inferred == options and net.global_residual
         with torch.no_grad():
             torch.testing.assert_close(net.eval()(x)[0], source(x)[0])
     # weights without metadata: the shapes give the architecture, options may add the rest
     torch.save(source.state_dict(), tmp_path / "bare.pth")
-    net, inferred = load_generator(str(tmp_path / "bare.pth"), options={"global_residual": True})
+    net, inferred, _ = load_generator(str(tmp_path / "bare.pth"), {"global_residual": True})
     assert inferred == options

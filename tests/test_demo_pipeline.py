@@ -70,7 +70,7 @@ def test_demo_needs_the_shipped_checkpoint(tmp_path, monkeypatch):
 
 
 def test_shipped_checkpoint_matches_the_demo_config(repo_root):
-    from rwsr.archs.checkpoint import read_checkpoint
+    from rwsr.archs.network_files import read_checkpoint
     from rwsr.options import load_options
     path = os.path.join(repo_root, pipeline.PRETRAINED_G)
     if not os.path.exists(path):

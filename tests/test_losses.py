@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from arch_helpers import captured_project_log, write_fake_vgg19
-from rwsr.archs.checkpoint import safe_torch_load
+from rwsr.archs.network_files import safe_torch_load
 from rwsr.losses import (ExclusionLoss, FeatureLoss, GANLoss, LPIPSLoss, PixelLoss, gradient_penalty)
 from rwsr.utils.errors import RwsrError
 

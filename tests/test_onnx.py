@@ -9,8 +9,8 @@ import torch
 from skimage import data
 
 from conftest import assert_one_line_error, run_script
-from rwsr.archs import build_generator, generator_output
-from rwsr.archs.checkpoint import save_network
+from rwsr.archs import build_generator, generator_outputs
+from rwsr.archs.network_files import save_network
 from rwsr.inference import SRInference, image_to_tensor, tensor_to_uint8
 from rwsr.inference.onnx_export import export_onnx
 from rwsr.utils.image_io import read_image, write_image
@@ -36,7 +36,7 @@ def exported(tmp_path_factory):
 
 def _torch_y(net, x):
     with torch.no_grad():
-        return generator_output(net(x)).numpy()
+        return generator_outputs(net(x))[0].numpy()
 
 
 def test_onnxruntime_matches_pytorch_on_two_sizes(exported):

@@ -12,7 +12,7 @@ from skimage import data
 
 from conftest import REPO, assert_one_line_error, run_script
 from rwsr.archs import build_generator
-from rwsr.archs.checkpoint import save_network
+from rwsr.archs.network_files import save_network
 from rwsr.inference import SRInference, image_to_tensor, tensor_to_uint8
 from rwsr.metrics import calculate_psnr, calculate_ssim
 from rwsr.utils.image_io import read_image, write_image

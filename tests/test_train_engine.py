@@ -10,7 +10,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import assert_one_line_error
-from rwsr.archs.checkpoint import read_checkpoint
+from rwsr.archs.network_files import read_checkpoint
 from rwsr.cli.train import main as train_main
 from rwsr.utils.image_io import read_image, write_image
 from train_helpers import experiment_dir, make_data, read_weights, tiny_options, train_log, write_options

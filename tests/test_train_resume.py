@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import REPO
-from rwsr.archs.checkpoint import read_checkpoint
+from rwsr.archs.network_files import read_checkpoint
 from train_helpers import (assert_same_weights, experiment_dir, make_data, read_weights, tiny_options, train_log,
                            write_options)
 

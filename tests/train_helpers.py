@@ -6,7 +6,7 @@ import torch
 import yaml
 from skimage import data as skdata
 
-from rwsr.archs.checkpoint import read_checkpoint
+from rwsr.archs.network_files import read_checkpoint
 from rwsr.utils.image_io import write_image
 from rwsr.utils.imresize import imresize_uint8
 

@@ -44,7 +44,7 @@ MODULES = [
     "src/rwsr/engine/checkpoints.py",
     "src/rwsr/engine/resume.py",
     "src/rwsr/engine/rng.py",
-    "src/rwsr/archs/checkpoint.py",
+    "src/rwsr/archs/network_files.py",
     "src/rwsr/options/loader.py",
 ]
 # Statements that only build an error or log message: their wording is not behaviour (the
@@ -150,7 +150,7 @@ def write_report(statuses, seconds):
         (listed if is_accepted(function, change, accepted) else unlisted).append((name, function, change))
     killed = sum(1 for status in statuses.values() if status in DETECTED)
     total = len(statuses)
-    lines = [f"# Mutation testing report", "",
+    lines = ["# Mutation testing report", "",
              f"{killed} of {total} mutants killed ({100.0 * killed / max(total, 1):.1f}%) in {seconds / 60:.1f} "
              f"minutes; {len(listed)} survivors listed in tests/mutation/accepted_survivors.yml, "
              f"{len(unlisted)} not listed.", "", "| module | " + " | ".join(STATUS_ORDER) + " |",

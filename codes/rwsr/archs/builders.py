@@ -1,13 +1,13 @@
 """Build generators and discriminators from `network_G` / `network_D` option dicts."""
 import torch
 
+from ..options.schema import NETWORK_D, NETWORK_G, with_defaults
 from ..utils.errors import RwsrError
-from .checkpoint import infer_generator_options, load_network, read_checkpoint
 from .discriminators import DiscriminatorVGG128, NLayerDiscriminator
 from .rrdbnet import EDLRRDBNet, RRDBNet
 
-GENERATORS = ("RRDBNet", "RRDB")
-DISCRIMINATORS = ("NLayerDiscriminator", "discriminator_vgg_128")
+GENERATORS = NETWORK_G["which_model_G"].choices
+DISCRIMINATORS = NETWORK_D["which_model_D"].choices
 
 
 def _which(opt, key, valid):
@@ -18,39 +18,31 @@ def _which(opt, key, valid):
 
 
 def build_generator(opt):
-    """`RRDBNet`: EDL dual-branch generator (forward -> (y, y_p, y_1)); `RRDB`: plain ESRGAN (-> y)."""
+    """`RRDBNet`: EDL dual-branch generator (forward -> (y, y_p, y_1)); `RRDB`: plain ESRGAN (-> y).
+
+    opt: a network_G section; missing keys take the schema's defaults (upscale: opt's scale, else 4).
+    """
     name = _which(opt, "which_model_G", GENERATORS)
-    common = dict(in_nc=opt.get("in_nc", 3), out_nc=opt.get("out_nc", 3), nf=opt.get("nf", 64),
-                  nb=opt.get("nb", 23), gc=opt.get("gc", 32),
-                  upscale=opt.get("upscale") or opt.get("scale") or 4,
-                  global_residual=bool(opt.get("global_residual", False)))
+    opt = with_defaults(NETWORK_G, opt)
+    common = dict(in_nc=opt["in_nc"], out_nc=opt["out_nc"], nf=opt["nf"], nb=opt["nb"], gc=opt["gc"],
+                  upscale=opt["upscale"] or opt.get("scale") or 4, global_residual=bool(opt["global_residual"]))
     return RRDBNet(**common) if name == "RRDB" else EDLRRDBNet(**common)
 
 
 def build_discriminator(opt):
     name = _which(opt, "which_model_D", DISCRIMINATORS)
+    opt = with_defaults(NETWORK_D, opt)
     if name == "NLayerDiscriminator":
-        net = NLayerDiscriminator(in_nc=opt.get("in_nc", 3), nf=opt.get("nf", 64), nlayer=opt.get("nlayer", 3))
+        net = NLayerDiscriminator(in_nc=opt["in_nc"], nf=opt["nf"], nlayer=opt["nlayer"])
     else:
-        net = DiscriminatorVGG128(in_nc=opt.get("in_nc", 3), nf=opt.get("nf", 64))
-    if opt.get("sync_bn") and torch.distributed.is_available() and torch.distributed.is_initialized():
+        net = DiscriminatorVGG128(in_nc=opt["in_nc"], nf=opt["nf"])
+    if opt["sync_bn"] and torch.distributed.is_available() and torch.distributed.is_initialized():
         net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
     return net
 
 
-def generator_output(out):
-    """The SR image y from either generator's forward output."""
-    return out[0] if isinstance(out, (tuple, list)) else out
-
-
-def load_generator(path, options=None, strict=True, logger=None):
-    """Build the generator a checkpoint was saved from and load it -> (net, network_G options).
-
-    `options` (an option file's network_G) override what the file's metadata or tensor shapes say.
-    """
-    state, metadata = read_checkpoint(path)
-    inferred = infer_generator_options(state, metadata)
-    inferred.update({key: value for key, value in (options or {}).items() if value is not None})
-    net = build_generator(inferred)
-    load_network(net, state, strict=strict, logger=logger)
-    return net, inferred
+def generator_outputs(out):
+    """(y, y_p, y_1) from the EDL generator's forward; a plain generator's y stands for all three."""
+    if isinstance(out, (tuple, list)):
+        return out[0], out[1], out[2]
+    return out, out, out

@@ -10,7 +10,7 @@ import warnings
 from ..utils.errors import RwsrError
 from ..utils.logger import get_logger
 from .backbones import resolve_backbone_file
-from .checkpoint import safe_torch_load
+from .network_files import safe_torch_load
 from .frozen import FrozenNetwork
 
 

@@ -5,7 +5,7 @@ from torch import nn
 from ..utils.errors import RwsrError
 from ..utils.logger import get_logger
 from .backbones import resolve_backbone_file
-from .checkpoint import safe_torch_load
+from .network_files import safe_torch_load
 from .frozen import FrozenNetwork
 
 # (stage, convolutions, channels) of VGG19; the layer order equals torchvision's `features`.

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections import deque
 
+from ..archs.network_files import parse_network_file_name
 from ..utils.errors import RwsrError
 from .camera import build_camera_domain
 
@@ -90,9 +91,9 @@ def saved_generators(experiment_dir):
     models = os.path.join(experiment_dir, "models")
     found = {}
     for name in os.listdir(models) if os.path.isdir(models) else []:
-        stem, ext = os.path.splitext(name)
-        if stem.endswith("_G") and stem[:-2].isdigit() and ext in (".pth", ".safetensors"):
-            found[int(stem[:-2])] = os.path.join(models, name)
+        parsed = parse_network_file_name(name)
+        if parsed and parsed[1] == "G" and parsed[0].isdigit():
+            found[int(parsed[0])] = os.path.join(models, name)
     return found
 
 

@@ -10,14 +10,14 @@ import re
 
 import torch
 
-from ..archs.checkpoint import read_checkpoint, safe_torch_load, save_network
+from ..archs.network_files import (network_file_name, parse_network_file_name, read_checkpoint, safe_torch_load,
+                                   save_network)
 from ..utils.errors import RwsrError
 from ..utils.fs import atomic_write
 
 STATE_FORMAT = "rwsr-training-state"
 STATE_VERSION = 1
 _STATE_NAME = re.compile(r"^(\d+)\.state$")
-_NETWORK_NAME = re.compile(r"^(\d+)_(G|D|G_ema)\.(pth|safetensors)$")
 
 
 def generator_metadata(opt):
@@ -39,7 +39,7 @@ class CheckpointWriter:
 
     def network_file(self, iteration, name):
         ext = self.generator_format if name in ("G", "G_ema") else "pth"
-        return f"{iteration}_{name}.{ext}"
+        return network_file_name(iteration, name, ext)
 
     def save_generator(self, net, stem):
         """A generator file (e.g. best_G) in the configured format; returns its path."""
@@ -70,8 +70,8 @@ class CheckpointWriter:
         for iteration in iterations[:-self.keep_last]:
             os.remove(os.path.join(self.state_dir, f"{iteration}.state"))
         for name in os.listdir(self.models_dir):
-            match = _NETWORK_NAME.match(name)
-            if match and int(match.group(1)) < oldest_kept:
+            parsed = parse_network_file_name(name)
+            if parsed and parsed[0].isdigit() and int(parsed[0]) < oldest_kept:
                 os.remove(os.path.join(self.models_dir, name))
 
 

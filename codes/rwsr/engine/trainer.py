@@ -3,7 +3,7 @@ import hashlib
 import os
 import time
 
-from ..archs.checkpoint import load_network
+from ..archs.network_files import load_network
 from ..options import dump_options
 from ..utils.errors import RwsrError
 from .checkpoints import CheckpointWriter

@@ -8,7 +8,7 @@ import contextlib
 import numpy as np
 import torch
 
-from ..archs import generator_output
+from ..archs import generator_outputs
 from ..utils.errors import RwsrError
 
 
@@ -65,7 +65,7 @@ class TorchForward:
     def __call__(self, x):
         x = x.to(self.device, torch.float32, non_blocking=True).contiguous(memory_format=self.memory_format)
         with torch.inference_mode(), self._autocast():
-            y = generator_output(self.fn(x))
+            y = generator_outputs(self.fn(x))[0]
         return y.float()
 
     def measure_batch(self, window_h, window_w, budget_fraction=0.5, limit=16):

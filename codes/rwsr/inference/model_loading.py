@@ -1,22 +1,21 @@
 """Generators for inference: architecture from the checkpoint, options on top, EMA preferred."""
 import os
-import re
 
 from ..archs import build_generator
-from ..archs.checkpoint import infer_generator_options, load_network, read_checkpoint
+from ..archs.network_files import (infer_generator_options, load_network, network_file_name, parse_network_file_name,
+                                   read_checkpoint)
 from ..options.schema import NETWORK_G
 from ..utils.errors import RwsrError
 from ..utils.logger import get_logger
 
-_PLAIN_G_FILE = re.compile(r"^(.*_G)\.(pth|safetensors)$")
 
 
 def ema_sibling(path):
     """`<iter>_G_ema.<ext>` saved beside `<iter>_G.<ext>` by training with EMA, or None."""
-    match = _PLAIN_G_FILE.match(os.path.basename(path))
-    if not match:
+    parsed = parse_network_file_name(os.path.basename(path))
+    if not parsed or parsed[1] != "G":
         return None
-    sibling = os.path.join(os.path.dirname(path), f"{match.group(1)}_ema.{match.group(2)}")
+    sibling = os.path.join(os.path.dirname(path), network_file_name(parsed[0], "G_ema", parsed[2]))
     return sibling if os.path.isfile(sibling) else None
 
 

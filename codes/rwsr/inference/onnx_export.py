@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..archs import generator_output
+from ..archs import generator_outputs
 from ..utils.errors import RwsrError
 from ..utils.fs import atomic_write
 
@@ -23,7 +23,7 @@ class FinalOutput(nn.Module):
         self.net = net
 
     def forward(self, lr):
-        return generator_output(self.net(lr))
+        return generator_outputs(self.net(lr))[0]
 
 
 def _export_torchscript(model, sample, path, opset):

@@ -1,18 +1,11 @@
 """What every training model shares: the generator, its optimiser, EMA, learning rates."""
 import torch
 
-from ..archs import build_generator
-from ..archs.checkpoint import load_network
+from ..archs import build_generator, generator_outputs
+from ..archs.network_files import load_network
 from .ema import ModelEMA
 from .lr_schedule import schedule_from_options
 from .optim import NetOptimizer, Precision
-
-
-def split_generator_output(out):
-    """(y, y_p, y_1) from the EDL generator; a plain generator's y stands for all three."""
-    if isinstance(out, (tuple, list)):
-        return out[0], out[1], out[2]
-    return out, out, out
 
 
 class BaseModel:
@@ -25,6 +18,7 @@ class BaseModel:
         self.device = runtime.device
         self.logger = logger
         self.precision = Precision(self.train_opt["amp"], self.device, logger)
+        # CUDA only: on the CPU it measured no faster (bench/bench_train.py) and oneDNN picks its own layout.
         self.memory_format = (torch.channels_last if self.train_opt["channels_last"] and self.device.type == "cuda"
                               else torch.contiguous_format)
         self.schedule = schedule_from_options(self.train_opt)
@@ -90,7 +84,7 @@ class BaseModel:
         was_training = net.training
         net.eval()
         with self.precision.autocast():
-            y = split_generator_output(net(self.to_device_layout(lq)))[0]
+            y = generator_outputs(net(self.to_device_layout(lq)))[0]
         net.train(was_training)
         return y.float()
 

@@ -7,10 +7,10 @@ discriminator step on HR against the same y, detached.
 """
 import torch
 
-from ..archs import build_discriminator
+from ..archs import build_discriminator, generator_outputs
 from ..losses import ExclusionLoss, FeatureLoss, GANLoss, LPIPSLoss, PixelLoss, gradient_penalty
 from ..utils.errors import OptionError
-from .base import BaseModel, split_generator_output
+from .base import BaseModel
 from .edl_objectives import objective_for
 
 ADVERSARIAL_TERMS = {"y": "gan", "y_p": "gan1", "y_1": "gan2"}
@@ -86,7 +86,7 @@ class EDLModel(BaseModel):
             y = self._generator_step(lq, gt, logs)
         else:
             with torch.no_grad(), self.precision.autocast():
-                y = split_generator_output(self.net_g(lq))[0]
+                y = generator_outputs(self.net_g(lq))[0]
         if self.net_d is not None:
             self._discriminator_step(gt, y.detach(), logs)
         return logs
@@ -97,7 +97,7 @@ class EDLModel(BaseModel):
         if self.net_d is not None:
             self.net_d.requires_grad_(False)
         with self.precision.autocast():
-            outputs = dict(zip(("y", "y_p", "y_1"), split_generator_output(self.net_g_train(lq))))
+            outputs = dict(zip(("y", "y_p", "y_1"), generator_outputs(self.net_g_train(lq))))
             terms = self._weighted_terms(outputs, gt)
         total, extra = self.objective.loss(terms, self.cr_weight, self.align_weight)
         if self.exclusion_loss is not None:

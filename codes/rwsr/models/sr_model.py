@@ -1,6 +1,7 @@
 """`model: sr`: PSNR-oriented pre-training with a pixel loss on the generator output y."""
 from ..losses import PixelLoss
-from .base import BaseModel, split_generator_output
+from ..archs import generator_outputs
+from .base import BaseModel
 
 
 class SRModel(BaseModel):
@@ -22,7 +23,7 @@ class SRModel(BaseModel):
         optimizer = self.optimizers["G"]
         optimizer.zero_grad()
         with self.precision.autocast():
-            y = split_generator_output(self.net_g_train(self.to_device_layout(lq)))[0]
+            y = generator_outputs(self.net_g_train(self.to_device_layout(lq)))[0]
         l_pix = self.pixel_weight * self.pixel_loss(y.float(), gt)
         optimizer.scale_loss(l_pix).backward()
         optimizer.step()

@@ -25,6 +25,20 @@ from ..utils.fs import atomic_write
 from ..utils.logger import get_logger
 from .state_names import WRAPPER_KEYS, normalise_keys, strip_module_prefix
 
+# Training saves networks as <stem>_<net>.<ext>: stem the iteration (or "best"), net G, D or G_ema.
+_NETWORK_FILE = re.compile(r"^(?P<stem>.+?)_(?P<net>G_ema|G|D)\.(?P<ext>pth|safetensors)$")
+
+
+def network_file_name(stem, net, ext):
+    return f"{stem}_{net}.{ext}"
+
+
+def parse_network_file_name(name):
+    """(stem, net, ext) of a network file name written by training, or None."""
+    match = _NETWORK_FILE.match(name)
+    return (match.group("stem"), match.group("net"), match.group("ext")) if match else None
+
+
 METADATA_KEY = "rwsr"
 GENERATOR_KEYS = ("which_model_G", "in_nc", "out_nc", "nf", "nb", "gc", "upscale", "global_residual")
 _SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024
