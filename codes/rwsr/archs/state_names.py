@@ -8,20 +8,19 @@ import re
 
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model")  # preference order
 
-_BASICSR_TO_OURS = [
-    (re.compile(r"^body\.(\d+)\.rdb(\d)\."), r"RRDB_trunk.\1.RDB\2."),
-    (re.compile(r"^conv_body\."), "trunk_conv."),
-    (re.compile(r"^conv_up1\."), "upconv1."),
-    (re.compile(r"^conv_up2\."), "upconv2."),
-    (re.compile(r"^conv_hr\."), "HRconv."),
-]
-_OURS_TO_BASICSR = [
-    (re.compile(r"^RRDB_trunk\.(\d+)\.RDB(\d)\."), r"body.\1.rdb\2."),
-    (re.compile(r"^trunk_conv\."), "conv_body."),
-    (re.compile(r"^upconv1\."), "conv_up1."),
-    (re.compile(r"^upconv2\."), "conv_up2."),
-    (re.compile(r"^HRconv\."), "conv_hr."),
-]
+# Key prefixes in BasicSR's RRDBNet and here; {n} is the block number, {k} the dense block's.
+_PREFIX_PAIRS = [("body.{n}.rdb{k}.", "RRDB_trunk.{n}.RDB{k}."), ("conv_body.", "trunk_conv."),
+                 ("conv_up1.", "upconv1."), ("conv_up2.", "upconv2."), ("conv_hr.", "HRconv.")]
+
+
+def _rule(source, target):
+    """A regex for the source prefix and its replacement (the numbers carried over)."""
+    pattern = "^" + re.escape(source).replace(r"\{n\}", r"(\d+)").replace(r"\{k\}", r"(\d)")
+    return re.compile(pattern), target.replace("{n}", r"\1").replace("{k}", r"\2")
+
+
+_BASICSR_TO_OURS = [_rule(basicsr, ours) for basicsr, ours in _PREFIX_PAIRS]
+_OURS_TO_BASICSR = [_rule(ours, basicsr) for basicsr, ours in _PREFIX_PAIRS]
 
 
 def strip_module_prefix(state):

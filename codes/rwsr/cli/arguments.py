@@ -2,7 +2,7 @@
 import argparse
 
 from ..utils.blas_threads import limit_blas_threads
-from ..utils.errors import RwsrError
+from ..utils.errors import RwsrError, run_cli
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -41,3 +41,16 @@ def parse_preparation_args(parser, argv):
     args = parser.parse_args(argv)
     limit_blas_threads()
     return args
+
+
+def preparation_main(build_parser, run):
+    """The `main(argv)` of a preparation command: parse, limit BLAS threads, run(args), exit 0.
+
+    run imports rwsr.prep itself, so that numpy loads after the thread limit and --help stays quick.
+    """
+    @run_cli
+    def main(argv=None):
+        run(parse_preparation_args(build_parser(), argv))
+        return 0
+
+    return main

@@ -10,8 +10,7 @@ listed in `index.csv` (rwsr.prep.noise_patches); the training noise pool
 """
 import sys
 
-from ..utils.errors import run_cli
-from .arguments import OneLineArgumentParser, add_common_arguments, add_preset_arguments, parse_preparation_args
+from .arguments import OneLineArgumentParser, add_common_arguments, add_preset_arguments, preparation_main
 
 
 def build_parser():
@@ -28,16 +27,15 @@ def build_parser():
     return parser
 
 
-@run_cli
-def main(argv=None):
-    args = parse_preparation_args(build_parser(), argv)
+def run(args):
     from ..prep.noise_collection import collect_noise  # numpy loads here, after the BLAS limit
 
     collect_noise(source=args.source, output=args.output, dataset=args.dataset, artifacts=args.artifacts,
                   paths_file=args.paths, patch_size=args.patch_size, max_var=args.max_var, min_mean=args.min_mean,
                   stride=args.stride, workers=args.workers, overwrite=args.overwrite)
-    return 0
 
+
+main = preparation_main(build_parser, run)
 
 if __name__ == "__main__":
     sys.exit(main())

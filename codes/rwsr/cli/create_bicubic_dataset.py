@@ -11,8 +11,7 @@ the same settings skips the pairs that already exist.
 """
 import sys
 
-from ..utils.errors import run_cli
-from .arguments import OneLineArgumentParser, add_common_arguments, add_preset_arguments, parse_preparation_args
+from .arguments import OneLineArgumentParser, add_common_arguments, add_preset_arguments, preparation_main
 
 
 def build_parser():
@@ -31,16 +30,15 @@ def build_parser():
     return parser
 
 
-@run_cli
-def main(argv=None):
-    args = parse_preparation_args(build_parser(), argv)
+def run(args):
     from ..prep.bicubic_dataset import create_bicubic_dataset  # numpy loads here, after the BLAS limit
 
     create_bicubic_dataset(source=args.source, target=args.target, output=args.output, dataset=args.dataset,
                            artifacts=args.artifacts, paths_file=args.paths, cleanup_factor=args.cleanup_factor,
                            upscale_factor=args.upscale_factor, workers=args.workers, overwrite=args.overwrite)
-    return 0
 
+
+main = preparation_main(build_parser, run)
 
 if __name__ == "__main__":
     sys.exit(main())

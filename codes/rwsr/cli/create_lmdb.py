@@ -8,8 +8,7 @@ Point `dataroot_GT` / `dataroot_LQ` at the .lmdb folder to train from it.
 """
 import sys
 
-from ..utils.errors import run_cli
-from .arguments import OneLineArgumentParser, add_run_arguments, parse_preparation_args
+from .arguments import OneLineArgumentParser, add_run_arguments, preparation_main
 
 
 def build_parser():
@@ -21,14 +20,13 @@ def build_parser():
     return parser
 
 
-@run_cli
-def main(argv=None):
-    args = parse_preparation_args(build_parser(), argv)
+def run(args):
     from ..prep.lmdb_packing import create_lmdb  # numpy loads here, after the BLAS limit
 
     create_lmdb(args.input, args.output, workers=args.workers, overwrite=args.overwrite)
-    return 0
 
+
+main = preparation_main(build_parser, run)
 
 if __name__ == "__main__":
     sys.exit(main())

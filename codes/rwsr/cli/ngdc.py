@@ -14,8 +14,7 @@ the primary pairs. Train on it with `datasets.train.train_list: LIST.txt`;
 """
 import sys
 
-from ..utils.errors import run_cli
-from .arguments import OneLineArgumentParser, add_run_arguments, parse_preparation_args
+from .arguments import OneLineArgumentParser, add_run_arguments, preparation_main
 
 
 def build_parser():
@@ -39,14 +38,13 @@ def build_parser():
     return parser
 
 
-@run_cli
-def main(argv=None):
-    args = parse_preparation_args(build_parser(), argv)
+def run(args):
     from ..prep.ngdc_list import NgdcSettings, make_ngdc_list  # numpy loads here, after the BLAS limit
 
     make_ngdc_list(NgdcSettings(**vars(args)))
-    return 0
 
+
+main = preparation_main(build_parser, run)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -37,6 +37,11 @@ def _opt(kind, default, doc, choices=None, nullable=True):
     return Opt(kind, default, doc, tuple(choices) if choices else None, nullable)
 
 
+def _size(default, doc):
+    """A network size (channels, blocks, layers): an int that must be given."""
+    return _opt("int", default, doc, nullable=False)
+
+
 GENERAL = {
     "name": _opt("str", REQUIRED, "experiment name: experiments/<name>/ and results/<name>/", nullable=False),
     "use_tb_logger": _opt("bool", False, "write TensorBoard logs to tb_logger/<name>"),
@@ -72,21 +77,22 @@ DATASET = {
 NETWORK_G = {
     "which_model_G": _opt("str", "RRDBNet", "RRDBNet: EDL dual-branch generator; RRDB: plain ESRGAN RRDBNet",
                           choices=("RRDBNet", "RRDB"), nullable=False),
-    "in_nc": _opt("int", 3, "input channels", nullable=False),
-    "out_nc": _opt("int", 3, "output channels", nullable=False),
-    "nf": _opt("int", 64, "trunk feature channels", nullable=False),
-    "nb": _opt("int", 23, "number of RRDB blocks", nullable=False),
-    "gc": _opt("int", 32, "growth channels inside dense blocks", nullable=False),
+    "in_nc": _size(3, "input channels"),
+    "out_nc": _size(3, "output channels"),
+    "nf": _size(64, "trunk feature channels"),
+    "nb": _size(23, "number of RRDB blocks"),
+    "gc": _size(32, "growth channels inside dense blocks"),
     "upscale": _opt("int", None, "upscale factor; null means the top-level scale"),
-    "global_residual": _opt("bool", False, "add the bicubic-upsampled input to the L1 branch (not in the official network)"),
+    "global_residual": _opt("bool", False, "add the bicubic-upsampled input to the L1 branch y_1 (RRDBNet) or to y "
+                            "(RRDB); not in the official network"),
 }
 
 NETWORK_D = {
     "which_model_D": _opt("str", "NLayerDiscriminator", "NLayerDiscriminator (PatchGAN) or discriminator_vgg_128",
                           choices=("NLayerDiscriminator", "discriminator_vgg_128"), nullable=False),
-    "in_nc": _opt("int", 3, "input channels", nullable=False),
-    "nf": _opt("int", 64, "base feature channels", nullable=False),
-    "nlayer": _opt("int", 3, "strided layers of the PatchGAN", nullable=False),
+    "in_nc": NETWORK_G["in_nc"],
+    "nf": _size(64, "base feature channels"),
+    "nlayer": _size(3, "strided layers of the PatchGAN"),
     "sync_bn": _opt("bool", False, "synchronise BatchNorm statistics across processes (DDP)"),
 }
 
