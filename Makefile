@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo demo-pretrain ablation ablation-pretrain test bench clean-venv
+.PHONY: setup demo demo-pretrain ablation ablation-pretrain test bench docs mutation check-official clean-venv
 
 setup: $(STAMP)
 
@@ -31,6 +31,19 @@ test: setup
 
 bench: setup
 	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
+
+docs: setup
+	cd codes && ../$(PY) -m rwsr.options.doc > ../docs/options.md
+
+# Development only (about an hour on 2 cores; see docs/contributing.md).
+mutation: setup
+	$(PY) -m pip install -q --disable-pip-version-check "mutmut>=3.8"
+	$(PY) tests/mutation/run_mutation.py
+
+# The official training step against ours: OFFICIAL_GIT is the git directory of a snapshot of
+# github.com/House-Leo/RWSR-EDL (nothing of it is copied into this repository).
+check-official: setup
+	RWSR_OFFICIAL_GIT=$(OFFICIAL_GIT) $(PY) -m pytest -q tests/test_official_equivalence.py
 
 clean-venv:
 	rm -rf $(VENV)
