@@ -1,0 +1,193 @@
+"""Wiring that a wrong line would break without a crash: what checkpoints hold and prune, which
+option changes a resume refuses or reports, how seeds reach every generator, and how option
+files and overrides are read."""
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from arch_helpers import captured_project_log, tiny_generator
+from rwsr.archs import build_discriminator
+from rwsr.archs.network_files import infer_generator_options, read_checkpoint
+from rwsr.engine.checkpoints import CheckpointWriter, generator_metadata, list_state_iterations, read_bundle
+from rwsr.engine.resume import changed_training_keys, check_compatible, read_resume_bundle, resolve_seed
+from rwsr.engine.rng import seed_everything
+from rwsr.options import dump_options, load_options, validate
+from rwsr.options.loader import apply_overrides, network_overrides, parse_override, read_yaml
+from rwsr.runtime import cpu_runtime
+from rwsr.utils.errors import OptionError, RwsrError
+from rwsr.utils.logger import get_logger
+
+
+def options(**sections):
+    raw = {"name": "wiring", "model": "srgan", "scale": 4,
+           "datasets": {"train": {"dataroot_GT": "unused", "batch_size": 2, "GT_size": 32}},
+           "network_G": {"which_model_G": "RRDBNet", "nf": 8, "nb": 1, "gc": 8},
+           "network_D": {"which_model_D": "NLayerDiscriminator", "nf": 8, "nlayer": 2},
+           "train": {"niter": 10}}
+    for section, values in sections.items():
+        if isinstance(values, dict):
+            raw.setdefault(section, {}).update(values)
+        else:
+            raw[section] = values
+    return validate(raw)
+
+
+# ---------------------------------------------------------------- checkpoints
+def writer(tmp_path, **logger):
+    opt = options(logger=logger)
+    return CheckpointWriter({"models": str(tmp_path / "models"), "training_state": str(tmp_path / "state")}, opt), opt
+
+
+def networks():
+    torch.manual_seed(0)
+    return {"G": tiny_generator(), "D": build_discriminator({"which_model_D": "NLayerDiscriminator", "nf": 4}),
+            "G_ema": tiny_generator()}
+
+
+def test_generator_files_carry_the_network_options_and_d_files_are_plain(tmp_path):
+    save, opt = writer(tmp_path, save_format="safetensors", keep_last=0)
+    save.save(3, networks(), {"epoch": 0})
+    models = sorted(os.listdir(tmp_path / "models"))
+    assert models == ["3_D.pth", "3_G.safetensors", "3_G_ema.safetensors"]
+    expected = {key: value for key, value in opt["network_G"].items() if value is not None}
+    expected["scale"] = 4
+    assert generator_metadata(opt) == expected and "global_residual" in expected
+    for name in ("3_G.safetensors", "3_G_ema.safetensors"):
+        assert read_checkpoint(str(tmp_path / "models" / name))[1] == expected
+    assert read_checkpoint(str(tmp_path / "models" / "3_D.pth"))[1] == {}
+    best = save.save_generator(networks()["G"], "best_G")
+    assert best == str(tmp_path / "models" / "best_G.safetensors") and read_checkpoint(best)[1] == expected
+
+
+def test_keep_last_keeps_exactly_the_newest_checkpoints(tmp_path):
+    save, _ = writer(tmp_path, keep_last=2)
+    for iteration in (2, 4):
+        save.save(iteration, networks(), {"epoch": 0})
+    assert list_state_iterations(str(tmp_path / "state")) == [2, 4]  # as many as kept: none removed
+    save.save(6, networks(), {"epoch": 0})
+    assert list_state_iterations(str(tmp_path / "state")) == [4, 6]
+    assert sorted(os.listdir(tmp_path / "models")) == sorted(f"{it}_{net}.pth" for it in (4, 6)
+                                                             for net in ("G", "D", "G_ema"))
+    one, _ = writer(tmp_path / "one", keep_last=1)
+    for iteration in (1, 2):
+        one.save(iteration, networks(), {"epoch": 0})
+    assert list_state_iterations(str(tmp_path / "one" / "state")) == [2]
+
+
+def test_a_dict_that_is_not_a_training_state_is_refused(tmp_path):
+    path = tmp_path / "other.state"
+    torch.save({"format": "something else", "version": 1}, path)
+    with pytest.raises(RwsrError, match="not a training state written by this project"):
+        read_bundle(str(path))
+
+
+# ---------------------------------------------------------------- resume checks
+def saved_state(opt):
+    return {"options": dump_options(opt), "seed": 17}
+
+
+def test_a_sr_run_resumes_whatever_the_discriminator_options_say():
+    sr = options(model="sr", train={"pixel_weight": 1.0})
+    other_d = options(model="sr", train={"pixel_weight": 1.0}, network_D={"nf": 16})
+    check_compatible(saved_state(sr), other_d, "x.state")
+    gan, gan_other_d = options(), options(network_D={"nf": 16})
+    with pytest.raises(RwsrError, match=r"^network_D\.nf: x\.state was saved with 8, the options say 16"):
+        check_compatible(saved_state(gan), gan_other_d, "x.state")
+    check_compatible(saved_state(gan), options(network_D={"sync_bn": True}), "x.state")  # free to change
+
+
+def test_a_network_key_missing_from_the_saved_options_is_a_difference():
+    opt = options()
+    state = saved_state(opt)
+    saved = yaml.safe_load(state["options"])
+    del saved["network_G"]["global_residual"]
+    state["options"] = yaml.safe_dump(saved)
+    with pytest.raises(RwsrError, match=r"^network_G\.global_residual"):
+        check_compatible(state, opt, "x.state")
+
+
+def test_changed_training_keys_lists_every_changed_train_logger_and_dataset_key():
+    before = options()
+    after = options(train={"niter": 20, "lr_G": 5e-5}, logger={"print_freq": 7},
+                    datasets={"train": {"dataroot_GT": "unused", "batch_size": 4, "GT_size": 32}})
+    assert changed_training_keys(saved_state(before), after) == [
+        "train.lr_G", "train.niter", "logger.print_freq", "datasets.train.batch_size"]
+    assert changed_training_keys(saved_state(before), before) == []
+    assert changed_training_keys({}, before)[:2] == ["train.D_init_iters", "train.D_update_ratio"]
+
+
+def test_the_seed_comes_from_the_resumed_state_then_manual_seed_then_at_random():
+    opt = options(train={"manual_seed": 5})
+    assert resolve_seed(opt, {"state": {"seed": 17}}, cpu_runtime()) == 17 and opt["train"]["manual_seed"] == 17
+    opt = options(train={"manual_seed": 5})
+    assert resolve_seed(opt, None, cpu_runtime()) == 5
+    opt = options()
+    random.seed(0)
+    seed = resolve_seed(opt, None, cpu_runtime())
+    random.seed(0)
+    assert seed == random.randint(1, 10000) and opt["train"]["manual_seed"] == seed
+
+
+def test_auto_resume_without_a_state_starts_from_scratch(tmp_path):
+    opt = options(path={"experiments_root": str(tmp_path)})
+    with captured_project_log() as log:
+        assert read_resume_bundle(opt, True, get_logger()) is None
+    assert "no readable training state" in log.text()
+    assert read_resume_bundle(opt, False, get_logger()) is None
+
+
+def test_seed_everything_seeds_python_numpy_and_torch():
+    seed = 2 ** 32 + 7  # numpy takes the seed modulo 2^32
+    seed_everything(seed)
+    drawn = (random.random(), np.random.rand(), torch.rand(1).item())
+    assert drawn[0] == random.Random(seed).random()
+    assert drawn[1] == np.random.RandomState(7).rand()
+    torch.manual_seed(seed)
+    assert drawn[2] == torch.rand(1).item()
+
+
+# ---------------------------------------------------------------- network files
+def test_metadata_with_only_scale_gives_the_upscale():
+    state = tiny_generator(upscale=2).state_dict()
+    assert infer_generator_options(state, {"scale": 2})["upscale"] == 2
+    assert infer_generator_options(state, {"scale": 2, "upscale": 2})["upscale"] == 2
+
+
+# ---------------------------------------------------------------- option files and overrides
+def test_overrides_split_at_the_first_equals_sign_and_keep_unparsable_text():
+    assert parse_override("path.pretrain_model_G=a=b.pth") == (["path", "pretrain_model_G"], "a=b.pth")
+    assert parse_override("train.manual_seed=") == (["train", "manual_seed"], None)
+    assert parse_override("train.lr_steps=[1, 2") == (["train", "lr_steps"], "[1, 2")
+    with pytest.raises(OptionError, match=r"^--set a\.b\.c=1: a\.b is not a section"):
+        apply_overrides({"a": {"b": 3}}, ["a.b.c=1"])
+
+
+def test_network_overrides_keep_only_the_given_keys_and_the_scale_wins():
+    assert network_overrides(["nf=32", "global_residual=true"]) == {"nf": 32, "global_residual": True}
+    assert network_overrides(["upscale=2"]) == {"upscale": 2}  # x2 alone validates
+    assert network_overrides(["nf=16"], 2) == {"nf": 16, "upscale": 2}
+
+
+def test_yaml_errors_name_file_line_and_column(tmp_path):
+    path = tmp_path / "bad.yml"
+    path.write_text("name: x\ntrain:\n  niter: [1, 2\n")
+    with pytest.raises(OptionError, match=r"bad\.yml:4:1: invalid YAML"):
+        read_yaml(str(path))
+    empty = tmp_path / "empty.yml"
+    empty.write_text("")
+    assert read_yaml(str(empty)) == {}
+
+
+def test_loaded_options_know_their_file_and_dump_in_schema_order(tmp_path):
+    path = tmp_path / "o.yml"
+    path.write_text(yaml.safe_dump({"name": "x", "model": "sr", "datasets": {"train": {"dataroot_GT": "h"}},
+                                    "train": {"niter": 3}}))
+    opt = load_options(str(path))
+    assert opt["opt_path"] == os.path.abspath(str(path))
+    dumped = dump_options(opt)
+    assert "opt_path" not in dumped
+    assert list(yaml.safe_load(dumped))[:3] == ["name", "use_tb_logger", "model"]
