@@ -147,3 +147,62 @@ def test_empty_folder_and_phases_without_noise(tmp_path, pool_dir):
     assert build_noise_pool(dict(opt, aug=None), 4, "cpu", 0, "train") is None
     pool = build_noise_pool(opt, 4, "cpu", 10, "train", rank=1)
     assert len(pool) == 3 and pool.seed == 11
+
+
+# ---------------------------------------------------------------- where windows come from
+def _position_patch(folder, height, width):
+    """A patch whose red value at (r, c) is 16 r + c: a window's corner tells its position."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    rgb = np.stack([16 * rows + cols, np.zeros_like(rows), np.full_like(rows, 200)], axis=2).astype(np.uint8)
+    _write(folder / "position.png", rgb)
+
+
+def test_every_window_position_is_drawn_and_rows_and_columns_independently(tmp_path):
+    _position_patch(tmp_path, 6, 7)  # a 4x4 crop fits at 3 x 4 positions
+    pool = NoisePool(str(tmp_path), "cpu", seed=0)
+    corners = (pool.crops(3000, 4, 4)[:, 0, 0, 0] * 255).round().long()
+    tops, lefts = (corners // 16).tolist(), (corners % 16).tolist()
+    counts = {}
+    for position in zip(tops, lefts):
+        counts[position] = counts.get(position, 0) + 1
+    assert set(counts) == {(r, c) for r in range(3) for c in range(4)}
+    assert min(counts.values()) > 3000 / 12 * 0.7  # uniform: 250 expected each
+    # a window is the patch's pixels at its position
+    window = pool.crops(1, 4, 4)[0, 0]
+    top, left = int(round(window[0, 0].item() * 255)) // 16, int(round(window[0, 0].item() * 255)) % 16
+    expected = (16 * (top + np.arange(4))[:, None] + left + np.arange(4)[None, :]) / 255.0
+    assert torch.allclose(window, torch.from_numpy(expected).float(), atol=1e-6)
+
+
+def test_sixteen_bit_patches_are_scaled_by_65535(tmp_path):
+    rng = np.random.default_rng(4)
+    patch = rng.integers(20000, 60000, (8, 8, 3)).astype(np.uint16)
+    _write(tmp_path / "deep.png", patch)
+    pool = NoisePool(str(tmp_path), "cpu", seed=0)
+    noise = (pool.inject(torch.full((1, 3, 8, 8), 0.5)) - 0.5)[0].double()
+    values = torch.from_numpy(patch.astype(np.float64).transpose(2, 0, 1) / 65535.0)
+    assert torch.allclose(noise, values - values.mean(dim=(1, 2), keepdim=True), atol=2e-7, rtol=0)
+
+
+def test_patches_in_subfolders_count_and_no_seed_means_seed_zero(tmp_path, pool_dir):
+    nested = tmp_path / "camera" / "day"
+    nested.mkdir(parents=True)
+    _write(nested / "a.png", _gaussian_patch(np.random.default_rng(1), (20, 20), 0.05))
+    assert len(NoisePool(str(tmp_path), "cpu", seed=0)) == 1
+    lr = torch.full((6, 3, 12, 12), 0.5)
+    assert torch.equal(NoisePool(str(pool_dir), "cpu", seed=None).inject(lr.clone()),
+                       NoisePool(str(pool_dir), "cpu", seed=0).inject(lr.clone()))
+
+
+def test_state_round_trip_is_silent_and_a_changed_pool_is_reported(tmp_path, pool_dir):
+    from arch_helpers import captured_project_log
+    pool = NoisePool(str(pool_dir), "cpu", seed=2)
+    state = pool.state_dict()
+    expected = pool.crops(4, 12, 12)
+    twin = NoisePool(str(pool_dir), "cpu", seed=9)
+    with captured_project_log() as log:
+        twin.load_state_dict(state)
+    assert log.text() == "" and torch.equal(twin.crops(4, 12, 12), expected)
+    with captured_project_log() as log:
+        twin.load_state_dict(dict(state, num_patches=7))
+    assert f"noise pool {pool_dir} has 3 patches, the saved state 7" in log.text()

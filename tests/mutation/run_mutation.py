@@ -53,7 +53,7 @@ MODULES = [
 # - lines that only run on CUDA: the machines that run this have no GPU (bench/bench_gpu.py
 #   checks those paths on one);
 # - text encodings and thread-pool sizes, which change neither results nor files here.
-NOT_MUTATED = [r"raise \w*Error\(", r"logger\.(debug|info|warning|error)\(", r"warnings\.warn\(",
+NOT_MUTATED = [r"raise \w*Error\(", r"logger(\(\))?\.(debug|info|warning|error)\(", r"warnings\.warn\(",
                r"def (_fix_hint|_unsafe_reason|_suggest|_type_name|_sample|_group_by_module|describe)\(",
                r"cuda", r"encoding=", r"ThreadPoolExecutor\("]
 # Tests that only start other processes (their in-process part would be charged to every
