@@ -11,6 +11,13 @@ Measures, in one run on this machine:
     pool: the share of the iteration spent waiting for data and injecting noise.
 
     python bench/bench_train.py [--iters 5] [--paper_iters 1] [--skip_paper] [--device cpu|cuda] [--json out.json]
+    python bench/bench_train.py --official GIT_DIR [--pairs 12] [--configs issue demo paper]
+
+--official runs the official RWSR-EDL training step (SRGANModel of a snapshot of
+github.com/House-Leo/RWSR-EDL, loaded by bench/official_peer.py; nothing of it is copied here)
+and ours on the same weights and batches, interleaved step by step in one process (the order
+alternating), and prints the median of the paired time ratios with their spread. Our step
+includes the noise injection (the official one draws noise in its dataset, outside the step).
 """
 import argparse
 import json
@@ -141,8 +148,65 @@ def data_share(cfg, device, iters, workers=2):
         return waits / total
 
 
+PAIRED_CONFIGS = {
+    # the configuration of the speed issue: EDL nf 32, nb 4, gc 32, PatchGAN nf 64, batch 4, GT 64, conv5_4
+    "issue": {"nf": 32, "nb": 4, "batch": 4, "gt": 64, "layer": "conv5_4", "d_nf": 64},
+    "demo": dict(CONFIGS["demo"], layer="conv5_4"),  # the official feature loss has no other layer
+    "paper": CONFIGS["paper"],
+}
+
+
+def paired_against_official(git_dir, work_dir, cfg, pairs, device):
+    """Median and spread of (our step time / official step time) over interleaved pairs."""
+    import statistics
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from official_peer import load_official
+
+    train = {"lr_G": 1e-4, "lr_D": 1e-4, "pixel_weight": 0.01, "feature_weight": 1.0, "gan_weight": 5e-3}
+    torch.manual_seed(0)
+    peer = load_official(git_dir, work_dir=work_dir, nf=cfg["nf"], nb=cfg["nb"], d_nf=cfg["d_nf"], batch=cfg["batch"],
+                         gt_size=cfg["gt"], train=dict(train, feature_criterion="l1"))
+    opt = options(cfg)
+    opt["train"].update(train)
+    ours = build_model(opt, Runtime(device), get_logger())
+    peer.copy_weights_to(ours)
+    with tempfile.TemporaryDirectory() as root:
+        write_bench_data(root, count=4)
+        pool = build_noise_pool({"aug": "noise", "noise_data": os.path.join(root, "noise"), "GT_size": cfg["gt"]},
+                                4, device, 0, "train")
+        generator = torch.Generator().manual_seed(1)
+        ratios, times = [], {"ours": [], "official": []}
+        for iteration in range(1, pairs + 2):
+            gt = torch.rand(cfg["batch"], 3, cfg["gt"], cfg["gt"], generator=generator)
+            lq = torch.nn.functional.avg_pool2d(gt, 4)
+            order = ("official", "ours") if iteration % 2 else ("ours", "official")
+            step = {}
+            for who in order:
+                start = time.perf_counter()
+                if who == "official":
+                    peer.step(iteration, lq.clone(), gt.clone())
+                else:
+                    ours.update_learning_rate(iteration)
+                    ours.optimize(iteration, pool.inject(lq.to(device)), gt.to(device))
+                    sync(device)
+                step[who] = time.perf_counter() - start
+            if iteration > 1:  # the first pair warms up both
+                ratios.append(step["ours"] / step["official"])
+                for who in step:
+                    times[who].append(step[who])
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+    return {"pairs": len(ratios), "ratio_median": statistics.median(ratios), "ratio_q1": quartiles[0],
+            "ratio_q3": quartiles[2], "ours_s": statistics.median(times["ours"]),
+            "official_s": statistics.median(times["official"])}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--official", metavar="GIT_DIR", help="compare with the official step (see above)")
+    parser.add_argument("--pairs", type=int, default=12, help="timed step pairs per configuration (--official)")
+    parser.add_argument("--configs", nargs="+", default=["issue", "demo"], choices=list(PAIRED_CONFIGS),
+                        help="configurations compared with --official (paper: about a minute per step on a CPU)")
     parser.add_argument("--iters", type=int, default=5, help="timed iterations of the demo configuration")
     parser.add_argument("--paper_iters", type=int, default=1, help="timed iterations of the paper configuration")
     parser.add_argument("--skip_paper", action="store_true")
@@ -151,6 +215,15 @@ def main():
     args = parser.parse_args()
     device = torch.device(args.device)
     get_logger().disabled = True  # random-VGG warnings are expected here
+    if args.official:
+        print(f"ours / official step time, {torch.get_num_threads()} threads, interleaved pairs")
+        work_dir = tempfile.mkdtemp(prefix="official_rwsr_")  # one extraction: its modules load once
+        for name in args.configs:
+            result = paired_against_official(args.official, work_dir, PAIRED_CONFIGS[name], args.pairs, device)
+            print(f"{name}: ratio {result['ratio_median']:.3f} (quartiles {result['ratio_q1']:.3f}-"
+                  f"{result['ratio_q3']:.3f}, {result['pairs']} pairs); ours {result['ours_s']:.3f} s, official "
+                  f"{result['official_s']:.3f} s per step")
+        return
     results = {"device": str(device), "threads": torch.get_num_threads(), "matmul_gflops": matmul_gflops(device)}
     print(f"device {device}, {results['threads']} threads; dense matmul 2048^2: {results['matmul_gflops']:.1f} GFLOP/s")
     print("config | s/iter | GFLOP/iter | GFLOP/s | share of matmul")

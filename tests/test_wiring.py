@@ -191,3 +191,105 @@ def test_loaded_options_know_their_file_and_dump_in_schema_order(tmp_path):
     dumped = dump_options(opt)
     assert "opt_path" not in dumped
     assert list(yaml.safe_load(dumped))[:3] == ["name", "use_tb_logger", "model"]
+
+
+# ---------------------------------------------------------------- numerical wiring
+def test_image_gradients_are_forward_differences_along_width_then_height():
+    from rwsr.losses.exclusion import image_gradients
+    img = torch.tensor([[1.0, 2.0, 4.0], [3.0, 7.0, 8.0], [0.0, 5.0, 5.0]]).view(1, 1, 3, 3)
+    grad_x, grad_y = image_gradients(img)
+    assert torch.equal(grad_x[0, 0], torch.tensor([[1.0, 2.0], [4.0, 1.0], [5.0, 0.0]]))
+    assert torch.equal(grad_y[0, 0], torch.tensor([[2.0, 5.0, 4.0], [-3.0, -2.0, -3.0]]))
+
+
+def test_exclusion_balance_is_per_image():
+    """Each image gets its own l_p, so a batch's loss is the mean of its images' losses."""
+    from rwsr.losses import ExclusionLoss
+    torch.manual_seed(3)
+    y_p = torch.rand(2, 3, 16, 16) * torch.tensor([1.0, 10.0]).view(2, 1, 1, 1)
+    y_1 = torch.rand(2, 3, 16, 16)
+    loss = ExclusionLoss(2)
+    separate = (loss(y_p[:1], y_1[:1]) + loss(y_p[1:], y_1[1:])) / 2
+    torch.testing.assert_close(loss(y_p, y_1), separate)
+
+
+def test_ssim_needs_only_more_than_the_window():
+    from rwsr.metrics import calculate_ssim
+    img = (np.random.default_rng(0).random((12, 12, 3)) * 255).astype(np.uint8)
+    assert calculate_ssim(img, img) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        calculate_ssim(img[:10, :10], img[:10, :10])
+
+
+def test_srgan_r_takes_an_align_term_when_asked():
+    from rwsr.models.edl_objectives import OBJECTIVES
+    terms = {name: torch.tensor(value) for name, value in
+             {"pix": 0.1, "pix1": 0.2, "pix2": 0.3, "fea": 0.5, "gan": 0.7, "gan1": 0.6}.items()}
+    _, extra = OBJECTIVES["srgan_r"].loss(terms, 0.5, 0.2)
+    assert extra["align"].item() == pytest.approx(0.2 * (0.3 - 0.5) ** 2)
+
+
+def test_ema_copy_is_frozen_and_its_decay_must_lie_strictly_between_0_and_1():
+    from rwsr.models.ema import ModelEMA
+    net = tiny_generator()
+    ema = ModelEMA(net, 0.5)
+    assert not any(p.requires_grad for p in ema.net.parameters())
+    for decay in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError):
+            ModelEMA(net, decay)
+    other = ModelEMA(tiny_generator(), 0.5)
+    other.load_state_dict(ema.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(other.net.parameters(), ema.net.parameters()))
+
+
+def test_a_model_with_ema_saves_it_as_g_ema_and_sr_falls_back_to_weight_1():
+    from rwsr.models import build_model
+    model = build_model(options(model="sr", train={"ema_decay": 0.9, "pixel_weight": 0.0}), cpu_runtime(),
+                        get_logger())
+    assert set(model.networks()) == {"G", "G_ema"} and model.networks()["G_ema"] is model.ema.net
+    assert model.pixel_weight == 1.0
+    gt = torch.rand(2, 3, 32, 32)
+    lq = torch.nn.functional.avg_pool2d(gt, 4)
+    with torch.no_grad():
+        y = model.net_g(lq)[0]
+    assert model.optimize(1, lq, gt)["l_pix"].item() == pytest.approx((y - gt).abs().mean().item(), rel=1e-6)
+    weighted = build_model(options(model="sr", train={"pixel_weight": 0.25}), cpu_runtime(), get_logger())
+    assert weighted.pixel_weight == 0.25
+
+
+def test_bicubic_lr_is_clipped_float32_and_crops_at_the_borders_match_the_whole_image():
+    from rwsr.data.transforms import bicubic_downscale, bicubic_lr_crop, rgb_to_y
+    from rwsr.utils.imresize import imresize
+    hr = np.zeros((48, 64, 3), dtype=np.uint8)
+    hr[:, 32:] = 255  # a hard edge: bicubic overshoots above 1 and below 0
+    whole = bicubic_downscale(hr.astype(np.float32) / 255.0, 4)
+    assert whole.dtype == np.float32 and whole.shape == (12, 16, 3)
+    assert imresize(hr.astype(np.float64) / 255.0, 0.25).max() > 1.0 and whole.max() == 1.0 and whole.min() == 0.0
+    for top, left in ((0, 0), (0, 8), (4, 0), (4, 8)):
+        torch.testing.assert_close(torch.from_numpy(bicubic_lr_crop(hr, top, left, 8, 4)),
+                                   torch.from_numpy(whole[top:top + 8, left:left + 8]))
+    assert rgb_to_y(whole).dtype == np.float32
+
+
+def test_imresize_torch_keeps_float64_and_gives_float32_for_integers():
+    from rwsr.utils.imresize import imresize, imresize_torch
+    img = np.random.default_rng(0).random((1, 1, 17, 13))
+    out = imresize_torch(torch.from_numpy(img), 0.5)
+    assert out.dtype == torch.float64
+    np.testing.assert_allclose(out[0, 0].numpy(), imresize(img[0, 0], 0.5), atol=1e-12)
+    assert imresize_torch(torch.from_numpy((img * 255).astype(np.uint8)), 0.5).dtype == torch.float32
+
+
+def test_bf16_autocast_runs_on_the_cpu_and_fp16_falls_back_to_fp32():
+    from rwsr.models import build_model
+    with captured_project_log() as log:
+        fp16 = build_model(options(train={"amp": "fp16", "feature_weight": 0.0}), cpu_runtime(), get_logger())
+    assert fp16.precision.dtype is None and "applies on CUDA only" in log.text()
+    bf16 = build_model(options(train={"amp": "bf16", "feature_weight": 0.0}), cpu_runtime(), get_logger())
+    assert bf16.precision.dtype == torch.bfloat16
+    seen = []
+    bf16.net_d.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    gt = torch.rand(2, 3, 32, 32)
+    logs = bf16.optimize(1, torch.nn.functional.avg_pool2d(gt, 4), gt)
+    assert torch.bfloat16 in seen and all(torch.isfinite(value) for value in logs.values())
+    assert all(p.dtype == torch.float32 for p in bf16.net_g.parameters())  # the weights stay fp32

@@ -6,17 +6,17 @@ from ..utils.errors import RwsrError
 
 
 class Precision:
-    """fp32, or autocast to fp16 (with gradient scaling) or bf16 on CUDA."""
+    """fp32, or autocast to fp16 (with gradient scaling) or bf16 on CUDA; bf16 also on the CPU."""
 
     DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
     def __init__(self, amp, device, logger=None):
         self.device_type = device.type
-        if amp and device.type != "cuda":
+        if amp == "fp16" and device.type != "cuda":
             if logger is not None:
                 logger.warning("train.amp=%s applies on CUDA only; training in fp32 on %s", amp, device.type)
             amp = None
-        if amp == "bf16" and not torch.cuda.is_bf16_supported():
+        if amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise RwsrError("train.amp: this GPU does not support bf16; use fp16 or null")
         self.amp = amp
         self.dtype = self.DTYPES.get(amp)
