@@ -137,3 +137,17 @@ def test_back_projection_makes_sr_consistent_with_lr(photo):
     five = back_project(sr, lr, 4, iterations=5)
     error_after = (imresize_torch(five, 0.25) - lr).abs().mean()
     assert error_after < 0.3 * error_before
+
+
+def test_half_on_the_cpu_is_bf16_autocast_close_to_fp32():
+    from rwsr.inference.backends import TorchForward
+    torch.manual_seed(0)
+    net = build_generator({"which_model_G": "RRDBNet", "in_nc": 3, "out_nc": 3, "nf": 8, "nb": 1, "gc": 8,
+                           "upscale": 4}).eval()
+    seen = []
+    net.conv_first.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    x = torch.rand(1, 3, 12, 12)
+    full = TorchForward(net, "cpu")(x)
+    half = TorchForward(net, "cpu", half=True)(x)
+    assert seen == [torch.float32, torch.bfloat16] and half.dtype == torch.float32
+    assert (full - half).abs().max() < 0.05 and not torch.equal(full, half)

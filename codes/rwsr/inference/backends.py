@@ -40,8 +40,9 @@ def _compiled(net):
 class TorchForward:
     """A generator in eval mode on a device, returning the final output y.
 
-    half: fp16 autocast on CUDA (ignored on CPU, where fp16 is slow); autocast
-    keeps precision-sensitive ops such as softmax in fp32.
+    half: fp16 autocast on CUDA, bf16 autocast on the CPU (fp16 is slow there; bf16 convolutions
+    use AVX512-BF16 where the CPU has it); autocast keeps precision-sensitive ops such as softmax
+    in fp32.
     channels_last: NHWC memory format (oneDNN/cuDNN kernels skip layout reorders).
     compile: torch.compile; pays off when one shape repeats (tiles) and
     recompiles for every new whole-image size.
@@ -51,7 +52,7 @@ class TorchForward:
 
     def __init__(self, net, device, half=False, channels_last=False, compile=False):
         self.device = torch.device(device)
-        self.half = bool(half) and self.device.type == "cuda"
+        self.half = bool(half)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         net = net.eval().to(self.device, memory_format=self.memory_format)
         self.net = net
@@ -59,7 +60,8 @@ class TorchForward:
 
     def _autocast(self):
         if self.half:
-            return torch.autocast(device_type="cuda", dtype=torch.float16)
+            dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+            return torch.autocast(device_type=self.device.type, dtype=dtype)
         return contextlib.nullcontext()
 
     def __call__(self, x):

