@@ -6,7 +6,6 @@ The README's workflow is run end to end here, on photos from scikit-image with a
 hardware a test cannot have (DF2K, ImageNet VGG, eight GPUs) are parsed by their command's
 argument parser, and the files they name in the repository must exist.
 """
-import argparse
 import importlib
 import os
 import re
