@@ -7,13 +7,15 @@ the mutated package. mutmut runs, per mutant, only the tests that called the mut
 (recorded once, in its stats run), fastest first, stopping at the first failure.
 
 The staging folder is kept between runs: mutmut then re-tests only functions whose code (or
-whose tests) changed. The report goes to .mutation/report.md; survivors not listed in
-tests/mutation/accepted_survivors.yml (with the reason each is equivalent or accepted) make the
-run fail.
+whose tests) changed. The report goes to docs/mutation.md (and .mutation/report.md): the score,
+and every survivor with the reason it is left, either its kind (KINDS below) or its entry in
+tests/mutation/accepted_survivors.yml. A survivor with neither makes the run fail.
 
     python tests/mutation/run_mutation.py [--fresh] [--only PATTERN ...]
 """
 import argparse
+import ast
+import difflib
 import os
 import re
 import shutil
@@ -26,6 +28,7 @@ import yaml
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STAGE = os.path.join(REPO, ".mutation")
 ACCEPTED = os.path.join(REPO, "tests", "mutation", "accepted_survivors.yml")
+REPORT_PAGE = os.path.join(REPO, "docs", "mutation.md")
 MUTMUT = os.path.join(os.path.dirname(sys.executable), "mutmut")
 
 # The training path: losses, models (steps, optimisers, schedules), noise pool, datasets' crops,
@@ -117,11 +120,24 @@ def collect_statuses():
     return statuses
 
 
-def mutant_change(name):
-    """The removed and added lines of a mutant's diff, whitespace-normalised."""
-    diff = mutmut_output("show", name)
-    changed = [line for line in diff.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
-    return "\n".join(" ".join(line.split()) for line in changed)
+def mutant_changes(names):
+    """{mutant: its removed and added lines}, read from mutmut's mutated sources (faster than `mutmut show`)."""
+    sources = {}
+    changes = {}
+    for name in names:
+        module, _, mangled = name.split("__mutmut_")[0].rpartition(".")
+        if module not in sources:
+            path = os.path.join(STAGE, "mutants", "src", *module.split(".")) + ".py"
+            text = open(path, encoding="utf-8").read()
+            sources[module] = {node.name: ast.get_source_segment(text, node) for node in ast.walk(ast.parse(text))
+                               if isinstance(node, ast.FunctionDef)}
+        functions = sources[module]
+        original = functions.get(mangled + "__mutmut_orig", "").splitlines()[1:]
+        mutated = functions.get(name.rpartition(".")[2], "").splitlines()[1:]
+        diff = difflib.unified_diff(original, mutated, lineterm="", n=0)
+        changes[name] = "\n".join(" ".join(line.split()) for line in diff
+                                  if line[:1] in "+-" and not line.startswith(("+++", "---")))
+    return changes
 
 
 def function_of(name):
@@ -131,6 +147,38 @@ def function_of(name):
     return f"{module}.{function.replace('xǁ', '').replace('ǁ', '.').removeprefix('x_')}"
 
 
+# Survivors equivalent by kind, whatever the function: the changed lines are the same once the
+# part the mutation touched is taken out.
+_PLACEMENT = [r",?\s*device=(None|[\w.]+)", r",?\s*non_blocking=\w+", r"\.to\((None|dev|device|self\.\w*device|\w+\.device),?\s*",
+              r"\.pin_memory\(\)"]
+_COPY_FLAG = [r",?\s*copy=(True|False|None)"]
+KINDS = {
+    "placement": (_PLACEMENT, "equivalent on the CPU that runs the tests: only where a tensor lives changes "
+                              "(device, .to(device), non_blocking, pinned memory); bench/bench_gpu.py runs these "
+                              "paths on a GPU"),
+    "copy flag": (_COPY_FLAG, "equivalent: only whether an array is copied changes, not its values"),
+}
+
+
+def _strip(line, patterns):
+    for pattern in patterns:
+        line = re.sub(pattern, "", line)
+    line = re.sub(r",\s*\)", ")", re.sub(r"\(\s*,\s*", "(", line))  # the commas a removed argument leaves
+    return " ".join(line[1:].split())
+
+
+def kind_of(change):
+    """The kind of equivalence a change belongs to, or None."""
+    removed = [line for line in change.splitlines() if line.startswith("-")]
+    added = [line for line in change.splitlines() if line.startswith("+")]
+    if not removed or len(removed) != len(added):
+        return None
+    for kind, (patterns, _) in KINDS.items():
+        if all(_strip(a, patterns) == _strip(b, patterns) for a, b in zip(removed, added)):
+            return kind
+    return None
+
+
 def load_accepted():
     if not os.path.exists(ACCEPTED):
         return []
@@ -138,10 +186,16 @@ def load_accepted():
         return yaml.safe_load(handle) or []
 
 
-def is_accepted(function, change, accepted):
+def reason_for(function, change, accepted):
+    """Why a survivor is equivalent or accepted: its kind, or its entry in accepted_survivors.yml."""
+    kind = kind_of(change)
+    if kind:
+        return KINDS[kind][1]
     normalised = " ".join(change.split())
-    return any(entry["function"] == function and " ".join(entry["change"].split()) == normalised
-               for entry in accepted)
+    for entry in accepted:
+        if entry["function"] == function and " ".join(entry["change"].split()) == normalised:
+            return f"{entry['status']}: {entry['reason']}"
+    return None
 
 
 def write_report(statuses, seconds):
@@ -152,26 +206,40 @@ def write_report(statuses, seconds):
         by_module.setdefault(module, {}).setdefault(status, 0)
         by_module[module][status] += 1
     survivors = sorted(name for name, status in statuses.items() if status not in DETECTED)
-    listed, unlisted = [], []
+    changes = mutant_changes(survivors)
+    listed, unlisted = {}, []
     for name in survivors:
-        function, change = function_of(name), mutant_change(name)
-        (listed if is_accepted(function, change, accepted) else unlisted).append((name, function, change))
+        function = function_of(name)
+        reason = reason_for(function, changes[name], accepted)
+        if reason:
+            listed.setdefault(reason, []).append((function, changes[name]))
+        else:
+            unlisted.append((name, function, changes[name]))
     killed = sum(1 for status in statuses.values() if status in DETECTED)
     total = len(statuses)
-    lines = ["# Mutation testing report", "",
-             f"{killed} of {total} mutants killed ({100.0 * killed / max(total, 1):.1f}%) in {seconds / 60:.1f} "
-             f"minutes; {len(listed)} survivors listed in tests/mutation/accepted_survivors.yml, "
-             f"{len(unlisted)} not listed.", "", "| module | " + " | ".join(STATUS_ORDER) + " |",
-             "| --- |" + " ---: |" * len(STATUS_ORDER)]
+    lines = ["# Mutation testing", "",
+             "Generated by `make mutation` (tests/mutation/run_mutation.py); see contributing.md.", "",
+             f"{killed} of {total} mutants killed ({100.0 * killed / max(total, 1):.1f}%) in {seconds / 60:.0f} "
+             f"minutes on this machine; {sum(map(len, listed.values()))} survivors listed below with the reason each "
+             f"is equivalent or accepted, {len(unlisted)} not listed.", "",
+             "| module | " + " | ".join(STATUS_ORDER) + " |", "| --- |" + " ---: |" * len(STATUS_ORDER)]
     for module in sorted(by_module):
         counts = by_module[module]
         lines.append(f"| {module} | " + " | ".join(str(counts.get(status, 0)) for status in STATUS_ORDER) + " |")
-    lines += ["", "## Survivors not listed as equivalent or accepted", ""]
-    for name, function, change in unlisted:
-        lines += [f"- `{name}` ({statuses[name]})", "```diff", change, "```"]
+    if unlisted:
+        lines += ["", "## Survivors not listed as equivalent or accepted", ""]
+        for name, function, change in unlisted:
+            lines += [f"- `{function}` ({statuses[name]})", "", "```diff", change, "```", ""]
+    lines += ["", "## Survivors and why they are left", ""]
+    for reason, entries in sorted(listed.items()):
+        lines += [f"### {reason}", ""]
+        for function, change in entries:
+            lines += [f"- `{function}`: `{' / '.join(change.splitlines())}`"]
+        lines.append("")
     report = os.path.join(STAGE, "report.md")
-    with open(report, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
+    for path in (report, REPORT_PAGE):
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines).rstrip() + "\n")
     return report, killed, total, unlisted
 
 
