@@ -252,6 +252,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Mutation testing of the training path (mutmut).")
     parser.add_argument("--fresh", action="store_true", help="forget mutmut's cached results")
     parser.add_argument("--only", nargs="+", help="mutate only these src/... patterns (e.g. src/rwsr/losses/*.py)")
+    parser.add_argument("--report_only", action="store_true", help="rewrite the report of the last run")
     args = parser.parse_args(argv)
     if not os.path.exists(MUTMUT):
         print(f"error: {MUTMUT} not found; pip install mutmut (a development tool)", file=sys.stderr)
@@ -259,13 +260,18 @@ def main(argv=None):
     if args.fresh and os.path.isdir(STAGE):
         shutil.rmtree(STAGE)
     start = time.monotonic()
-    stage_sources()
-    write_config(args.only)
-    code = run_mutmut()
-    if code != 0:
-        print(f"error: mutmut exited with {code}", file=sys.stderr)
-        return code
-    report, killed, total, unlisted = write_report(collect_statuses(), time.monotonic() - start)
+    if not args.report_only:
+        stage_sources()
+        write_config(args.only)
+        code = run_mutmut()
+        if code != 0:
+            print(f"error: mutmut exited with {code}", file=sys.stderr)
+            return code
+        with open(os.path.join(STAGE, "minutes.txt"), "w") as handle:
+            handle.write(f"{(time.monotonic() - start) / 60:.1f}\n")
+    with open(os.path.join(STAGE, "minutes.txt")) as handle:
+        seconds = 60 * float(handle.read())
+    report, killed, total, unlisted = write_report(collect_statuses(), seconds)
     print(f"{killed}/{total} killed ({100.0 * killed / max(total, 1):.1f}%); report: {report}")
     if unlisted:
         print(f"{len(unlisted)} survivors are not listed in {ACCEPTED} (see the report)", file=sys.stderr)
