@@ -1,4 +1,5 @@
 """codes/train.py end to end on tiny networks: logs, TensorBoard, validation, checkpoints, errors."""
+import json
 import os
 import re
 import shutil
@@ -207,3 +208,47 @@ def test_launcher_pytorch_outside_torchrun_is_a_one_line_error(trained, capsys, 
 def test_cuda_device_without_cuda_is_a_one_line_error(trained, capsys):
     result = run_train("-opt", trained.path, "--set", "name=nocuda", "device=cuda", capsys=capsys)
     assert_one_line_error(result, "device: cuda", code=2)
+
+
+def test_several_validation_sets_and_best_g_chosen_by_a_metric_of_one_of_them(trained, data, tmp_path, capsys):
+    """val and val_2 are both validated; best_G follows the lowest SSIM on val_2 (an odd choice, so the test can
+    tell it from the default highest PSNR on val); best.json and TensorBoard say which."""
+    opt = dict(trained.opt, name="twosets", use_tb_logger=True,
+               path=dict(trained.opt["path"], experiments_root=str(tmp_path / "experiments"),
+                         tb_logger_root=str(tmp_path / "tb")),
+               datasets=dict(trained.opt["datasets"], val_2={"name": "second", "mode": "LQGT",
+                                                             "dataroot_GT": data["train_hr"],
+                                                             "dataroot_LQ": data["train_lr"]}),
+               val={"metrics": ["psnr", "ssim"], "best_metric": "ssim", "best_mode": "min", "best_dataset": "val_2"})
+    path = write_options(str(tmp_path / "two.yml"), opt)
+    assert run_train("-opt", path, "--set", "train.niter=6", "train.val_freq=2", capsys=capsys).returncode == 0
+    log = train_log(opt)
+    second = {int(it): float(ssim) for it, ssim in
+              re.findall(r"# validation # iter (\d+): psnr: [\d.]+ ssim: ([\d.]+) \[val_2\]", log)}
+    assert set(second) == {2, 4, 6} and len(re.findall(r"\[val\]", log)) == 3
+    assert "psnr_y" not in log.split("# validation #")[1].splitlines()[0]  # only the chosen metrics
+    worst = min(second, key=second.get)
+    with open(os.path.join(experiment_dir(opt), "best.json")) as handle:
+        best = json.load(handle)
+    assert best == {"metric": "ssim", "mode": "min", "dataset": "val_2", "value": pytest.approx(second[worst], abs=1e-4),
+                    "iteration": worst, "checkpoint": os.path.join("models", "best_G.pth")}
+    expected = read_weights(opt, worst) if worst in (3, 6) else None
+    if expected is not None:
+        saved, _ = read_checkpoint(os.path.join(experiment_dir(opt), "models", "best_G.pth"))
+        assert all(torch.equal(saved[k], expected[k]) for k in expected)
+    images = os.listdir(os.path.join(experiment_dir(opt), "val_images"))
+    assert "val_2" in images and "img000" in images  # first set in the official layout, others by key
+    events = EventAccumulator(os.path.join(str(tmp_path / "tb"), "twosets"))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    assert {"val/psnr", "val_2/ssim", "val_2/best_ssim"} <= set(tags) and "val/psnr_y" not in tags
+
+
+@pytest.mark.parametrize("val, fragment", [
+    ({"metrics": ["psnr"], "best_metric": "ssim"}, "val.best_metric: ssim is not among val.metrics"),
+    ({"best_dataset": "val_9"}, "val.best_dataset: val_9 is not a validation set"),
+])
+def test_best_metric_options_are_checked(trained, tmp_path, capsys, val, fragment):
+    opt = dict(trained.opt, name="badval", val=val)
+    result = run_train("-opt", write_options(str(tmp_path / "v.yml"), opt), capsys=capsys)
+    assert_one_line_error(result, fragment, code=2)
