@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo demo-pretrain ablation ablation-pretrain test bench docs mutation check-official clean-venv
+.PHONY: setup demo demo-pretrain ablation ablation-pretrain test bench docs mutation mutation-survivors check-official clean-venv
 
 setup: $(STAMP)
 
@@ -35,10 +35,15 @@ bench: setup
 docs: setup
 	cd codes && ../$(PY) -m rwsr.options.doc > ../docs/options.md
 
-# Development only (about an hour on 2 cores; see docs/contributing.md).
+# Development only (more than an hour on 2 cores; see docs/contributing.md).
 mutation: setup
 	$(PY) -m pip install -q --disable-pip-version-check "mutmut>=3.8"
 	$(PY) tests/mutation/run_mutation.py
+
+# After adding tests: re-test only the survivors of the last `make mutation`.
+mutation-survivors: setup
+	$(PY) -m pip install -q --disable-pip-version-check "mutmut>=3.8"
+	$(PY) tests/mutation/run_mutation.py --survivors
 
 # The official training step against ours: OFFICIAL_GIT is the git directory of a snapshot of
 # github.com/House-Leo/RWSR-EDL (nothing of it is copied into this repository).

@@ -235,6 +235,22 @@ def test_infer_options_rejects_other_networks():
     unshuffle["conv_first.weight"] = torch.zeros(8, 12, 3, 3)
     with pytest.raises(RwsrError, match="pixel-unshuffle"):
         infer_generator_options(unshuffle)
+    unshuffle["conv_first.weight"] = torch.zeros(8, 48, 3, 3)  # x1: 16 times the output channels
+    with pytest.raises(RwsrError, match="pixel-unshuffle"):
+        infer_generator_options(unshuffle)
+
+
+def test_plain_state_dicts_save_and_load_strictly_by_default(tmp_path):
+    source = tiny_generator("RRDB", 4)
+    path = save_network(source.state_dict(), tmp_path / "plain.pth")
+    loaded, _ = read_checkpoint(path)
+    assert all(torch.equal(loaded[key], value) for key, value in source.state_dict().items())
+    partial = dict(source.state_dict())
+    partial.pop("conv_last.bias")
+    with pytest.raises(RwsrError, match="state dict: weights do not fit"):
+        load_network(tiny_generator("RRDB", 4), partial)
+    report = load_network(tiny_generator("RRDB", 4), partial, strict=False)
+    assert len(report.loaded) == len(partial)
 
 
 def test_save_format_errors(tmp_path):

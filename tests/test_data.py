@@ -150,6 +150,39 @@ def test_training_crops_are_aligned_and_flipped_together(data_root):
     assert len(flips_seen) > 1  # augmentation happens
 
 
+def _flips_of(sample):
+    """Indices into _undo_flips of the flips that map the sample's crops back to aligned windows."""
+    gt_full, lq_full = _modcropped_float(sample["GT_path"]), to_float32(read_image(sample["LQ_path"]))
+    found = set()
+    for number, (lq_orig, gt_orig) in enumerate(zip(_undo_flips(_hwc(sample["LQ"])), _undo_flips(_hwc(sample["GT"])))):
+        for top, left in _locate(lq_orig, lq_full):
+            if np.array_equal(gt_full[top * SCALE: top * SCALE + 64, left * SCALE: left * SCALE + 64], gt_orig):
+                found.add(number)
+    return found
+
+
+def test_use_flip_and_use_rot_switch_their_own_flips(data_root):
+    plain = _dataset(data_root, use_flip=False, use_rot=False)
+    assert all(0 in _flips_of(plain[(index, epoch)]) for index in range(5) for epoch in range(3))
+    flip_only = [_flips_of(_dataset(data_root, use_rot=False)[(index, epoch)]) for index in range(5) for epoch in range(3)]
+    assert all(found & {0, 1} for found in flip_only)  # hflip or nothing: never a rotation
+    assert any(found == {1} for found in flip_only)
+
+
+def test_no_seed_means_seed_zero(data_root):
+    unseeded, seeded = _dataset(data_root), _dataset(data_root)
+    unseeded.set_seed(None)
+    seeded.set_seed(0)
+    assert torch.equal(unseeded[(2, 1)]["GT"], seeded[(2, 1)]["GT"])
+    seeded.set_seed(1)
+    assert not torch.equal(unseeded[(2, 1)]["GT"], seeded[(2, 1)]["GT"])
+    dataset_opt, opt = _opt(data_root)
+    opt["train"]["manual_seed"] = None
+    built_unseeded = build_dataset(dataset_opt, opt, "train")
+    assert torch.equal(built_unseeded[(2, 1)]["GT"], unseeded[(2, 1)]["GT"])
+    assert not torch.equal(_dataset(data_root)[(2, 1)]["GT"], unseeded[(2, 1)]["GT"])  # manual_seed 7 is used
+
+
 def test_validation_gives_whole_modcropped_images_and_file_pixels(data_root):
     dataset = _dataset(data_root, phase="val")
     for index in range(len(dataset)):
@@ -267,6 +300,23 @@ def test_wrong_lr_size_names_the_file(tmp_path):
     _write_png(str(tmp_path / "HR" / "a.png"), hr)
     _write_png(str(tmp_path / "LR" / "a.png"), _lr_of(hr)[:, :-1])
     _expect_error([str(tmp_path / "LR" / "a.png"), "16x19", "64x80"], lambda: _dataset(tmp_path, phase="val"))
+
+
+def test_an_lr_file_resized_after_the_dataset_was_built_is_named_when_read(tmp_path):
+    hr = _crop("coffee", 0, 0, 64, 84)
+    _write_png(str(tmp_path / "HR" / "a.png"), hr)
+    _write_png(str(tmp_path / "LR" / "a.png"), _lr_of(hr))
+    dataset = _dataset(tmp_path, phase="val")
+    assert dataset[0]["LQ"].shape == (3, 16, 21)
+    for lr in (_lr_of(hr)[:, :-1], _lr_of(hr)[:-1]):  # one column, then one row, short
+        _write_png(str(tmp_path / "LR" / "a.png"), lr)
+        _expect_error([str(tmp_path / "LR" / "a.png"), f"{lr.shape[0]}x{lr.shape[1]}", "64x84",
+                       str(tmp_path / "HR" / "a.png")], lambda: dataset[0])
+
+
+def test_gt_size_must_be_a_multiple_of_scale_for_training_only(data_root):
+    _expect_error(["datasets.train.GT_size: 62 is not a multiple of scale 4"], lambda: _dataset(data_root, GT_size=62))
+    assert len(_dataset(data_root, phase="val", GT_size=62)) == 5
 
 
 def test_hr_smaller_than_gt_size_names_the_file(data_root):

@@ -8,7 +8,7 @@ from rwsr.archs import build_generator, generator_outputs
 from rwsr.inference import SRInference, image_to_tensor, tensor_to_uint8
 from rwsr.inference.back_projection import back_project
 from rwsr.inference.ensemble import ensemble_forward
-from rwsr.inference.tiling import axis_windows, tile_layout
+from rwsr.inference.tiling import axis_windows, tile_layout, tiled_forward
 from rwsr.metrics import calculate_psnr
 from rwsr.utils.imresize import imresize_torch
 
@@ -58,6 +58,44 @@ def test_axis_windows_cover_the_axis_with_equal_windows(size, tile, pad):
     for start, end, w_start, w_end in spans:
         assert 0 <= w_start <= start and end <= w_end <= size
         assert start - w_start >= min(pad, start) and w_end - end >= min(pad, size - end)
+
+
+def test_axis_windows_by_hand():
+    assert axis_windows(20, 6, 2) == [(0, 6, 0, 10), (6, 12, 4, 14), (12, 18, 10, 20), (18, 20, 10, 20)]
+    assert axis_windows(5, 1, 0) == [(i, i + 1, i, i + 1) for i in range(5)]
+    for tile in (0, 20, 25):  # no tiling, or a tile as large as the axis: one window
+        assert axis_windows(20, tile, 3) == [(0, 20, 0, 20)]
+
+
+def test_tiled_forward_sizes_batches_after_the_first_tile_and_reports_progress():
+    x = torch.arange(12 * 20, dtype=torch.float32).view(1, 1, 12, 20)
+    batches, asked, progress = [], [], []
+
+    def forward(batch):  # "x2 super-resolution" by pixel repetition, in bf16 like an autocast network
+        batches.append(batch.shape[0])
+        return batch.repeat_interleave(2, -2).repeat_interleave(2, -1).to(torch.bfloat16)
+
+    def batch_size(window_h, window_w):
+        asked.append((window_h, window_w))
+        return 2.7
+
+    out = tiled_forward(forward, x, 2, 5, 1, batch_size=batch_size, on_batch=lambda *a: progress.append(a))
+    tiles = len(tile_layout(12, 20, 5, 1))  # 3 rows x 4 columns
+    assert asked == [(7, 7)] and batches == [1, 2, 2, 2, 2, 2, 1] and sum(batches) == tiles == 12
+    assert progress == [(1, 12), (3, 12), (5, 12), (7, 12), (9, 12), (11, 12), (12, 12)]
+    assert out.dtype == torch.float32
+    expected = x.repeat_interleave(2, -2).repeat_interleave(2, -1).to(torch.bfloat16).float()
+    assert torch.equal(out, expected)
+    assert _batches_of(forward, x, 0) == [1] * 12  # batch_size < 1 means one tile at a time
+    default = []
+    tiled_forward(lambda b: default.append(b.shape[0]) or forward(b), x, 2, 5, 1)
+    assert default == [1] * 12
+
+
+def _batches_of(forward, x, batch_size):
+    seen = []
+    tiled_forward(lambda b: seen.append(b.shape[0]) or forward(b), x, 2, 5, 1, batch_size=batch_size)
+    return seen
 
 
 def test_tiled_fast_path_matches_whole_image(demo_net, photo, whole_sr):

@@ -109,6 +109,16 @@ def test_exclusion_loss_two_scales_by_hand():
     assert ExclusionLoss(scales=2)(y_p, y_1).item() == pytest.approx(scale0 + scale1, rel=1e-5)
 
 
+def test_exclusion_loss_of_a_one_pixel_high_image_is_its_x_term():
+    a, b = 1.0, 0.5
+    y_p, y_1 = t([[[[0, a, a]]]]), t([[[[0, b, 0]]]])  # x-gradients (a, 0) and (b, -b); no y-gradient
+    lam_p = math.sqrt(b * math.sqrt(2) / a)
+    expected = math.tanh(lam_p * a) * math.tanh(b) / 2
+    assert ExclusionLoss(scales=3)(y_p, y_1).item() == pytest.approx(expected, rel=1e-5)
+    assert ExclusionLoss(scales=1)(y_p.transpose(-1, -2), y_1.transpose(-1, -2)).item() == pytest.approx(
+        expected, rel=1e-5)
+
+
 def test_exclusion_loss_is_zero_for_disjoint_edges_and_differentiable():
     vertical_edge = t([[[[0, 0, 1, 1]] * 4]])              # only x-gradients
     horizontal_edge = vertical_edge.transpose(-1, -2)       # only y-gradients

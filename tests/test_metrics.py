@@ -6,6 +6,7 @@ import pytest
 from skimage import color, data, metrics
 
 from rwsr.metrics import calculate_psnr, calculate_ssim, create_lpips_metric, rgb_to_y
+from rwsr.metrics.image_metrics import image_metrics, mean_metrics
 
 SKIMAGE_SSIM = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)
 
@@ -113,3 +114,40 @@ def test_lpips_loads_backbone_file_and_package_linear_layers(tmp_path):
         expected = reference(to_tensor(img1), to_tensor(img2)).item()
     assert metric(img1, img2) == pytest.approx(expected, rel=1e-5, abs=1e-7)
     assert expected > 0 and metric(img1, img1) == 0.0
+
+
+def test_image_metrics_of_a_pair_are_the_skimage_values(pair):
+    gt, sr = pair
+    y_gt, y_sr = color.rgb2ycbcr(gt)[..., 0], color.rgb2ycbcr(sr)[..., 0]
+    calls = []
+
+    def fake_lpips(a, b):  # LPIPS itself is tested above; here: it sees the whole pair, SR first
+        calls.append((a, b))
+        return 0.25
+
+    values = image_metrics(sr, gt, 4, fake_lpips)
+    inner = (slice(4, -4), slice(4, -4))
+    assert values["psnr"] == pytest.approx(metrics.peak_signal_noise_ratio(gt[inner], sr[inner], data_range=255))
+    assert values["ssim"] == pytest.approx(
+        metrics.structural_similarity(gt[inner], sr[inner], channel_axis=2, **SKIMAGE_SSIM))
+    assert values["psnr_y"] == pytest.approx(metrics.peak_signal_noise_ratio(y_gt[inner], y_sr[inner],
+                                                                             data_range=255))
+    assert values["ssim_y"] == pytest.approx(metrics.structural_similarity(y_gt[inner], y_sr[inner], **SKIMAGE_SSIM))
+    assert values["lpips"] == 0.25 and len(calls) == 1 and calls[0][0] is sr and calls[0][1] is gt
+    assert image_metrics(sr, gt, 4, None)["lpips"] is None
+    assert set(image_metrics(sr, gt, 4, keys=("psnr_y",))) == {"psnr_y"}
+
+
+def test_image_metrics_of_one_channel_images_are_luma_metrics_without_lpips(pair):
+    gt, sr = (img[..., 1].copy() for img in pair)
+    values = image_metrics(sr, gt, 2, lambda a, b: 1.0)
+    assert values["psnr_y"] == values["psnr"] == pytest.approx(
+        metrics.peak_signal_noise_ratio(gt[2:-2, 2:-2], sr[2:-2, 2:-2], data_range=255))
+    assert values["ssim_y"] == values["ssim"]
+    assert values["lpips"] is None
+
+
+def test_mean_metrics_skip_missing_values():
+    records = [{"psnr": 20.0, "lpips": None}, {"psnr": 30.0, "lpips": 0.5}, {"psnr": 25.0}]
+    assert mean_metrics(records, keys=("psnr", "lpips", "ssim")) == {"psnr": 25.0, "lpips": 0.5, "ssim": None}
+    assert mean_metrics([], keys=("psnr",)) == {"psnr": None}

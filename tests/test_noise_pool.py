@@ -206,3 +206,34 @@ def test_state_round_trip_is_silent_and_a_changed_pool_is_reported(tmp_path, poo
     with captured_project_log() as log:
         twin.load_state_dict(dict(state, num_patches=7))
     assert f"noise pool {pool_dir} has 3 patches, the saved state 7" in log.text()
+
+
+def test_a_state_from_another_device_reseeds_like_a_fresh_run(pool_dir):
+    from arch_helpers import captured_project_log
+    pool = NoisePool(str(pool_dir), "cpu", seed=5)
+    pool.crops(4, 12, 12)  # move the generator on
+    with captured_project_log() as log:
+        pool.load_state_dict(dict(pool.state_dict(), device_type="cuda"))
+    assert "saved on cuda and cannot be restored on cpu; reseeding" in log.text()
+    assert torch.equal(pool.crops(4, 12, 12), NoisePool(str(pool_dir), "cpu", seed=5).crops(4, 12, 12))
+
+
+def test_seeds_are_taken_modulo_two_to_the_63(pool_dir):
+    # manual_seed + rank can be any int; seeds that differ by 2**63 draw the same noise
+    big = NoisePool(str(pool_dir), "cpu", seed=2**63 + 5)
+    assert torch.equal(big.crops(4, 12, 12), NoisePool(str(pool_dir), "cpu", seed=5).crops(4, 12, 12))
+    big.load_state_dict(dict(big.state_dict(), device_type="cuda"))
+    assert torch.equal(big.crops(4, 12, 12), NoisePool(str(pool_dir), "cpu", seed=5).crops(4, 12, 12))
+
+
+def test_the_training_pool_is_seeded_with_manual_seed_plus_rank(pool_dir):
+    opt = {"aug": "noise", "noise_data": str(pool_dir), "GT_size": 48}
+    lr = torch.full((6, 3, 12, 12), 0.5)
+
+    def draws(pool):
+        return pool.inject(lr.clone())
+
+    assert torch.equal(draws(build_noise_pool(opt, 4, "cpu", 5, "train")), draws(NoisePool(str(pool_dir), "cpu", 5)))
+    assert torch.equal(draws(build_noise_pool(opt, 4, "cpu", 5, "train", rank=2)),
+                       draws(NoisePool(str(pool_dir), "cpu", 7)))
+    assert torch.equal(draws(build_noise_pool(opt, 4, "cpu", None, "train")), draws(NoisePool(str(pool_dir), "cpu", 0)))

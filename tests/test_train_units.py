@@ -12,7 +12,7 @@ from arch_helpers import captured_project_log
 from rwsr.engine.rng import capture_rng_states, restore_rng_states
 from rwsr.models import build_model
 from rwsr.runtime import cpu_runtime
-from rwsr.models.lr_schedule import LRSchedule
+from rwsr.models.lr_schedule import schedule_from_options
 from rwsr.options import validate
 from rwsr.utils.errors import OptionError
 from rwsr.utils.logger import get_logger
@@ -33,50 +33,55 @@ def torch_rates(scheduler_cls, steps, **kwargs):
     return rates
 
 
+def schedule(lr_scheme, **train):
+    """The schedule a run gets from these `train` options (validated, defaults filled in)."""
+    return schedule_from_options(tiny_model_options(model="sr", pixel_weight=1.0, lr_scheme=lr_scheme, **train)["train"])
+
+
 def test_multistep_matches_torch_multisteplr():
-    schedule = LRSchedule("MultiStepLR", milestones=[3, 7, 7, 12], gamma=0.5)
+    sched = schedule("MultiStepLR", lr_steps=[3, 7, 7, 12], lr_gamma=0.5)
     expected = torch_rates(torch.optim.lr_scheduler.MultiStepLR, 15, milestones=[3, 7, 7, 12], gamma=0.5)
-    assert [schedule.lr(BASE, it) for it in range(1, 16)] == pytest.approx(expected, rel=1e-12)
+    assert [sched.lr(BASE, it) for it in range(1, 16)] == pytest.approx(expected, rel=1e-12)
 
 
 def test_cosine_first_cycle_matches_torch():
-    schedule = LRSchedule("CosineAnnealingLR_Restart", periods=[10], eta_min=1e-6)
+    sched = schedule("CosineAnnealingLR_Restart", T_period=[10], eta_min=1e-6)
     expected = torch_rates(torch.optim.lr_scheduler.CosineAnnealingLR, 10, T_max=10, eta_min=1e-6)
-    assert [schedule.lr(BASE, it) for it in range(1, 11)] == pytest.approx(expected, rel=1e-9)
+    assert [sched.lr(BASE, it) for it in range(1, 11)] == pytest.approx(expected, rel=1e-9)
 
 
 def test_multistep_restart_sets_the_rate_of_its_own_iteration():
     # Hand-worked from the official semantics (scheduler stepped before each update): the restart at 10
     # gives the update of iteration 10 base * 0.8, overriding the milestone at 10; milestones after it
     # halve the restarted rate.
-    schedule = LRSchedule("MultiStepLR_Restart", milestones=[5, 10, 12], gamma=0.5, restarts=[10],
+    sched = schedule("MultiStepLR_Restart", lr_steps=[5, 10, 12], lr_gamma=0.5, restarts=[10],
                           restart_weights=[0.8])
-    rates = {it: schedule.lr(BASE, it) for it in (4, 5, 9, 10, 11, 12, 20)}
+    rates = {it: sched.lr(BASE, it) for it in (4, 5, 9, 10, 11, 12, 20)}
     assert rates == pytest.approx({4: 1e-3, 5: 5e-4, 9: 5e-4, 10: 8e-4, 11: 8e-4, 12: 4e-4, 20: 4e-4}, rel=1e-12)
 
 
 def test_multistep_restarts_compound_with_later_milestones_and_restarts():
-    schedule = LRSchedule("MultiStepLR", milestones=[2, 4, 4, 7], gamma=0.1, restarts=[3, 6],
+    sched = schedule("MultiStepLR", lr_steps=[2, 4, 4, 7], lr_gamma=0.1, restarts=[3, 6],
                           restart_weights=[0.5, 0.25])
     expected = [1e-3, 1e-4, 5e-4, 5e-6, 5e-6, 2.5e-4, 2.5e-5, 2.5e-5]
-    assert [schedule.lr(BASE, it) for it in range(1, 9)] == pytest.approx(expected, rel=1e-12)
+    assert [sched.lr(BASE, it) for it in range(1, 9)] == pytest.approx(expected, rel=1e-12)
 
 
 def test_cosine_restart_starts_a_new_cycle_at_its_own_iteration():
-    schedule = LRSchedule("CosineAnnealingLR_Restart", periods=[10, 20], restarts=[10], restart_weights=[0.8],
+    sched = schedule("CosineAnnealingLR_Restart", T_period=[10, 20], restarts=[10], restart_weights=[0.8],
                           eta_min=0.0)
-    assert schedule.lr(BASE, 9) == pytest.approx(BASE * (1 + math.cos(0.9 * math.pi)) / 2, rel=1e-12)
-    assert schedule.lr(BASE, 10) == pytest.approx(0.8 * BASE, rel=1e-12)
-    assert schedule.lr(BASE, 11) == pytest.approx(0.8 * BASE * (1 + math.cos(math.pi / 20)) / 2, rel=1e-12)
-    assert schedule.lr(BASE, 20) == pytest.approx(0.4 * BASE, rel=1e-12)
-    assert schedule.lr(BASE, 30) == pytest.approx(0.0, abs=1e-18)
+    assert sched.lr(BASE, 9) == pytest.approx(BASE * (1 + math.cos(0.9 * math.pi)) / 2, rel=1e-12)
+    assert sched.lr(BASE, 10) == pytest.approx(0.8 * BASE, rel=1e-12)
+    assert sched.lr(BASE, 11) == pytest.approx(0.8 * BASE * (1 + math.cos(math.pi / 20)) / 2, rel=1e-12)
+    assert sched.lr(BASE, 20) == pytest.approx(0.4 * BASE, rel=1e-12)
+    assert sched.lr(BASE, 30) == pytest.approx(0.0, abs=1e-18)
 
 
 def test_cosine_without_restart_reaches_eta_min_at_the_end_of_its_period():
-    schedule = LRSchedule("CosineAnnealingLR_Restart", periods=[4], eta_min=1e-5)
+    sched = schedule("CosineAnnealingLR_Restart", T_period=[4], eta_min=1e-5)
     expected = [1e-5 + (BASE - 1e-5) * (1 + math.cos(math.pi * it / 4)) / 2 for it in range(1, 5)]
-    assert [schedule.lr(BASE, it) for it in range(1, 5)] == pytest.approx(expected, rel=1e-12)
-    assert schedule.lr(BASE, 4) == pytest.approx(1e-5, rel=1e-12)
+    assert [sched.lr(BASE, it) for it in range(1, 5)] == pytest.approx(expected, rel=1e-12)
+    assert sched.lr(BASE, 4) == pytest.approx(1e-5, rel=1e-12)
 
 
 def test_clear_state_empties_the_optimiser_states_at_each_restart():
@@ -111,25 +116,32 @@ def test_clear_state_restart_step_equals_a_fresh_adam_step():
 
 
 def test_clear_state_is_not_applied_by_the_cosine_scheme():
-    schedule = LRSchedule("CosineAnnealingLR_Restart", periods=[4, 4], restarts=[4], restart_weights=[1],
+    sched = schedule("CosineAnnealingLR_Restart", T_period=[4, 4], restarts=[4], restart_weights=[1],
                           clear_state=True)
-    assert not schedule.clears_state_at(4)
-    assert LRSchedule("MultiStepLR", restarts=[4], restart_weights=[1], clear_state=True).clears_state_at(4)
+    assert not sched.clears_state_at(4)
+    assert schedule("MultiStepLR", restarts=[4], restart_weights=[1], clear_state=True).clears_state_at(4)
 
 
 def test_warmup_is_linear_then_follows_the_schedule():
-    schedule = LRSchedule("MultiStepLR", milestones=[6], gamma=0.1, warmup_iter=4)
-    assert [schedule.lr(BASE, it) for it in (1, 2, 3, 4, 6)] == pytest.approx(
+    sched = schedule("MultiStepLR", lr_steps=[6], lr_gamma=0.1, warmup_iter=4)
+    assert [sched.lr(BASE, it) for it in (1, 2, 3, 4, 6)] == pytest.approx(
         [BASE / 4, BASE / 2, 3 * BASE / 4, BASE, BASE / 10])
+    # warm-up covers the iterations before warmup_iter; a milestone inside it applies from there on
+    early = schedule("MultiStepLR", lr_steps=[2], lr_gamma=0.1, warmup_iter=4)
+    assert [early.lr(BASE, it) for it in (1, 3, 4, 5)] == pytest.approx([BASE / 4, 3 * BASE / 4, BASE / 10, BASE / 10])
 
 
 @pytest.mark.parametrize("kwargs, key", [
-    ({"scheme": "CosineAnnealingLR_Restart", "periods": [10], "restarts": [10], "restart_weights": [1]}, "T_period"),
-    ({"scheme": "MultiStepLR", "restarts": [5, 9], "restart_weights": [1]}, "restart_weights"),
+    ({"lr_scheme": "CosineAnnealingLR_Restart", "T_period": [10], "restarts": [10], "restart_weights": [1]},
+     "T_period"),
+    ({"lr_scheme": "CosineAnnealingLR_Restart", "T_period": [10, 0], "restarts": [10], "restart_weights": [1]},
+     "T_period"),
+    ({"lr_scheme": "MultiStepLR", "restarts": [5, 9], "restart_weights": [1]}, "restart_weights"),
+    ({"lr_scheme": "MultiStepLR", "restarts": [9, 5], "restart_weights": [1, 1]}, "restarts"),
 ])
 def test_schedule_option_errors_name_the_key(kwargs, key):
     with pytest.raises(OptionError, match=f"train.{key}"):
-        LRSchedule(**kwargs)
+        schedule(**kwargs)
 
 
 def test_rng_states_survive_a_weights_only_round_trip():
@@ -290,3 +302,45 @@ def test_gpu_ids_set_cuda_visible_devices_only_for_single_process_runs(monkeypat
     assert apply_gpu_ids([0, 2], "none") == "0,2" and os.environ["CUDA_VISIBLE_DEVICES"] == "0,2"
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
     assert apply_gpu_ids([0], "none") is None and os.environ["CUDA_VISIBLE_DEVICES"] == "1"
+
+
+def test_optimiser_states_round_trip_through_a_checkpoint_file(tmp_path):
+    lq, gt = batch()
+    trained = make_model(lr_scheme="MultiStepLR", lr_steps=[2], lr_gamma=0.5)
+    for iteration in (1, 2):
+        trained.update_learning_rate(iteration)
+        trained.optimize(iteration, lq, gt)
+    assert trained.current_lr() == pytest.approx(0.5e-3)
+    torch.save(trained.optimizer_states(), tmp_path / "optimizers.pth")
+    resumed = make_model(lr_scheme="MultiStepLR", lr_steps=[2], lr_gamma=0.5)
+    for name, net in trained.networks().items():
+        resumed.networks()[name].load_state_dict(net.state_dict())
+    resumed.load_optimizer_states(torch.load(tmp_path / "optimizers.pth", weights_only=True))
+    for model in (trained, resumed):
+        model.update_learning_rate(3)
+        model.optimize(3, lq, gt)
+    for name, net in trained.networks().items():
+        for key, value in net.state_dict().items():
+            assert torch.equal(value, resumed.networks()[name].state_dict()[key]), (name, key)
+    assert set(trained.networks()) == {"G", "D"}
+
+
+@pytest.mark.parametrize("weight", [0.0, -1.0])
+def test_sr_model_without_a_positive_pixel_weight_trains_with_weight_one(weight):
+    with captured_project_log() as log:
+        model = make_model(model="sr", pixel_weight=weight)
+    assert f"train.pixel_weight is {weight}; model sr trains with weight 1" in log.text()
+    lq, gt = batch()
+    with torch.no_grad():
+        y = model.net_g(lq)[0]
+    assert model.optimize(1, lq, gt)["l_pix"].item() == pytest.approx((y - gt).abs().mean().item(), rel=1e-6)
+    with captured_project_log() as log:
+        make_model(model="sr", pixel_weight=0.5)
+    assert "pixel_weight" not in log.text()
+
+
+def test_validation_uses_the_ema_network_when_there_is_one():
+    plain = make_model()
+    assert plain.validation_network() is plain.net_g
+    averaged = make_model(ema_decay=0.9)
+    assert averaged.validation_network() is averaged.ema.net and averaged.ema.net is not averaged.net_g

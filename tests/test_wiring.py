@@ -13,7 +13,8 @@ from arch_helpers import captured_project_log, tiny_generator
 from rwsr.archs import build_discriminator
 from rwsr.archs.network_files import infer_generator_options, read_checkpoint
 from rwsr.engine.checkpoints import CheckpointWriter, generator_metadata, list_state_iterations, read_bundle
-from rwsr.engine.resume import changed_training_keys, check_compatible, read_resume_bundle, resolve_seed
+from rwsr.engine.resume import (changed_training_keys, check_compatible, check_networks_present, read_resume_bundle,
+                               resolve_seed)
 from rwsr.engine.rng import seed_everything
 from rwsr.options import dump_options, load_options, validate
 from rwsr.options.loader import apply_overrides, network_overrides, parse_override, read_yaml
@@ -118,6 +119,7 @@ def test_changed_training_keys_lists_every_changed_train_logger_and_dataset_key(
         "train.lr_G", "train.niter", "logger.print_freq", "datasets.train.batch_size"]
     assert changed_training_keys(saved_state(before), before) == []
     assert changed_training_keys({}, before)[:2] == ["train.D_init_iters", "train.D_update_ratio"]
+    assert "datasets.train.batch_size" in changed_training_keys({}, before)  # keys the saved run lacks count
 
 
 def test_the_seed_comes_from_the_resumed_state_then_manual_seed_then_at_random():
@@ -164,6 +166,8 @@ def test_overrides_split_at_the_first_equals_sign_and_keep_unparsable_text():
     assert parse_override("train.lr_steps=[1, 2") == (["train", "lr_steps"], "[1, 2")
     with pytest.raises(OptionError, match=r"^--set a\.b\.c=1: a\.b is not a section"):
         apply_overrides({"a": {"b": 3}}, ["a.b.c=1"])
+    assert apply_overrides({"datasets": {}}, ["datasets.val.dataroot_GT=/x", "datasets.val.name=v"]) == {
+        "datasets": {"val": {"dataroot_GT": "/x", "name": "v"}}}  # missing sections are created
 
 
 def test_network_overrides_keep_only_the_given_keys_and_the_scale_wins():
@@ -293,3 +297,38 @@ def test_bf16_autocast_runs_on_the_cpu_and_fp16_falls_back_to_fp32():
     logs = bf16.optimize(1, torch.nn.functional.avg_pool2d(gt, 4), gt)
     assert torch.bfloat16 in seen and all(torch.isfinite(value) for value in logs.values())
     assert all(p.dtype == torch.float32 for p in bf16.net_g.parameters())  # the weights stay fp32
+
+
+def test_resume_state_reads_the_given_file_and_checks_it_against_the_options(tmp_path):
+    save, opt = writer(tmp_path, keep_last=0)
+    save.save(4, networks(), {"epoch": 1, "options": dump_options(opt), "seed": 3})
+    path = str(tmp_path / "state" / "4.state")
+    bundle = read_resume_bundle(dict(opt, path=dict(opt["path"], resume_state=path)), False, get_logger())
+    assert bundle["path"] == path and bundle["state"]["epoch"] == 1 and set(bundle["networks"]) == {"G", "D", "G_ema"}
+    changed = options(network_G={"nf": 16})
+    with pytest.raises(RwsrError, match=r"^network_G\.nf: .*4\.state was saved with 8, the options say 16"):
+        read_resume_bundle(dict(changed, path=dict(changed["path"], resume_state=path)), False, get_logger())
+
+
+def test_auto_resume_checks_the_newest_state_against_the_options(tmp_path):
+    opt = options(path={"experiments_root": str(tmp_path)})
+    from rwsr.utils.experiment import experiment_paths
+    paths = experiment_paths(opt)
+    save = CheckpointWriter(paths, opt)
+    for iteration in (2, 5):
+        save.save(iteration, networks(), {"epoch": iteration, "options": dump_options(opt), "seed": 3})
+    with open(os.path.join(paths["training_state"], "9.state"), "wb") as handle:
+        handle.write(b"cut short")  # the newest file is unreadable: the previous one is taken, with a warning
+    with captured_project_log() as log:
+        assert read_resume_bundle(opt, True, get_logger())["state"]["epoch"] == 5
+    assert "9.state" in log.text()
+    changed = options(path={"experiments_root": str(tmp_path)}, network_G={"nf": 16})
+    with pytest.raises(RwsrError, match=r"^network_G\.nf"):
+        read_resume_bundle(changed, True, get_logger())
+
+
+def test_a_resume_needs_the_same_networks_as_the_options_train():
+    check_networks_present({"networks": {"G": None, "D": None}, "path": "x.state"}, ["D", "G"])
+    with pytest.raises(RwsrError, match=r"x\.state holds networks \['D', 'G'\] but these options train "
+                                        r"\['D', 'G', 'G_ema'\] \(train\.ema_decay or train\.gan_weight changed\?\)"):
+        check_networks_present({"networks": {"G": None, "D": None}, "path": "x.state"}, ["G", "D", "G_ema"])

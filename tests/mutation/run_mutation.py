@@ -16,6 +16,7 @@ tests/mutation/accepted_survivors.yml. A survivor with neither makes the run fai
 import argparse
 import ast
 import difflib
+import glob
 import os
 import re
 import shutil
@@ -57,14 +58,20 @@ MODULES = [
 #   checks those paths on one);
 # - text encodings and thread-pool sizes, which change neither results nor files here.
 NOT_MUTATED = [r"raise \w*Error\(", r"logger(\(\))?\.(debug|info|warning|error)\(", r"warnings\.warn\(",
-               r"def (_fix_hint|_unsafe_reason|_suggest|_type_name|_sample|_group_by_module|describe)\(",
-               r"cuda", r"encoding=", r"ThreadPoolExecutor\(",
-               # the datasets' file listing and size checks (tested as errors), not their crops
-               r"def (_collect|_check_sizes)\("]
+               r"cuda", r"encoding=", r"ThreadPoolExecutor\(",]
+# Whole functions not mutated: they only word messages, or (the datasets' file listing and size
+# checks) are tested as errors, not as the crops this run is about. The staging copy marks them
+# with mutmut's `# pragma: no mutate block`, so the sources stay free of tool comments.
+NOT_MUTATED_FUNCTIONS = {"_fix_hint", "_unsafe_reason", "_suggest", "_type_name", "_sample", "_group_by_module",
+                         "describe", "_collect", "_check_sizes"}
 # Tests that only start other processes (their in-process part would be charged to every
-# mutant of the functions it calls) or check packaging, and the slowest end-to-end runs.
+# mutant of the functions it calls) or check packaging, and the end-to-end runs (training loops,
+# command lines, layout): each mutated function has unit tests of its own, and a surviving mutant
+# runs every selected test that calls its function, so these would cost most of the hour.
 NOT_SELECTED = ["test_train_ddp.py", "test_train_resume.py", "test_demo_pipeline.py", "test_packaging.py",
-                "test_ablation.py", "test_prep_entry_points.py", "test_onnx.py", "test_docs.py"]
+                "test_ablation.py", "test_prep_entry_points.py", "test_onnx.py", "test_docs.py",
+                "test_train_engine.py", "test_test_cli.py", "test_demo_camera.py", "test_bench_scripts.py",
+                "test_layers.py"]
 COPIED = ["codes", "tests", "options", "preprocess", "bench", "figures", "docs", "experiments", "pytest.ini",
           "README.md", "Makefile", "requirements.txt", "setup.py"]
 
@@ -82,10 +89,27 @@ def stage_sources():
             shutil.copytree(source, target, ignore=ignore)
         elif os.path.exists(source):
             shutil.copy2(source, target)
+    for pattern in MODULES:
+        for path in glob.glob(os.path.join(STAGE, pattern)):
+            mark_not_mutated(path)
     os.makedirs(os.path.join(STAGE, "mutants"), exist_ok=True)
     link = os.path.join(STAGE, "mutants", "codes")
     if not os.path.islink(link):
         os.symlink("src", link)
+
+
+def mark_not_mutated(path):
+    """Append `# pragma: no mutate block` to the header of each NOT_MUTATED_FUNCTIONS function."""
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.read().split("\n")
+    for node in ast.walk(ast.parse("\n".join(lines))):
+        if isinstance(node, ast.FunctionDef) and node.name in NOT_MUTATED_FUNCTIONS:
+            colon_line = node.body[0].lineno - 2  # the header ends on the line before the body
+            while not lines[colon_line].rstrip().endswith(":"):
+                colon_line -= 1
+            lines[colon_line] = lines[colon_line].rstrip() + "  # pragma: no mutate block"
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines))
 
 
 def write_config(only):
@@ -100,10 +124,10 @@ def write_config(only):
         handle.write("\n".join(lines))
 
 
-def run_mutmut():
+def run_mutmut(names=()):
     # one thread per worker: mutmut runs one mutant per core at a time
     env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
-    return subprocess.run([MUTMUT, "run"], cwd=STAGE, env=env).returncode
+    return subprocess.run([MUTMUT, "run", *names], cwd=STAGE, env=env).returncode
 
 
 def mutmut_output(*args):
@@ -132,8 +156,8 @@ def mutant_changes(names):
             sources[module] = {node.name: ast.get_source_segment(text, node) for node in ast.walk(ast.parse(text))
                                if isinstance(node, ast.FunctionDef)}
         functions = sources[module]
-        original = functions.get(mangled + "__mutmut_orig", "").splitlines()[1:]
-        mutated = functions.get(name.rpartition(".")[2], "").splitlines()[1:]
+        original = functions.get(mangled + "__mutmut_orig", "").replace(mangled + "__mutmut_orig", "f", 1).splitlines()
+        mutated = functions.get(name.rpartition(".")[2], "").replace(name.rpartition(".")[2], "f", 1).splitlines()
         diff = difflib.unified_diff(original, mutated, lineterm="", n=0)
         changes[name] = "\n".join(" ".join(line.split()) for line in diff
                                   if line[:1] in "+-" and not line.startswith(("+++", "---")))
@@ -149,14 +173,22 @@ def function_of(name):
 
 # Survivors equivalent by kind, whatever the function: the changed lines are the same once the
 # part the mutation touched is taken out.
-_PLACEMENT = [r",?\s*device=(None|[\w.]+)", r",?\s*non_blocking=\w+", r"\.to\((None|dev|device|self\.\w*device|\w+\.device),?\s*",
-              r"\.pin_memory\(\)"]
+_PLACEMENT = [r",?\s*device=(None|\w+ (or|and) [\w.]+|[\w.]+)", r",?\s*non_blocking=\w+",
+              r"(?<=\.to\()(None|dev|device|self\.\w*device|\w+\.device),?\s*", r"\.pin_memory\(\)"]
 _COPY_FLAG = [r",?\s*copy=(True|False|None)"]
+# .view(1, 1, -1, 1) and .view(1, -1, 1) broadcast the same against a 4-D tensor
+_LEADING_UNIT_DIMS = [r"(?<=\.view\()(1, )+"]
+# shape[-2] and shape[+2], flip(-2) and flip(2) name the same axis of a 4-D (NCHW) tensor
+_AXIS_SIGN = [r"(?<=shape\[)[-+]", r"(?<=flip\()[-+]", r"(?<=transpose\()[-+]"]
 KINDS = {
     "placement": (_PLACEMENT, "equivalent on the CPU that runs the tests: only where a tensor lives changes "
                               "(device, .to(device), non_blocking, pinned memory); bench/bench_gpu.py runs these "
                               "paths on a GPU"),
     "copy flag": (_COPY_FLAG, "equivalent: only whether an array is copied changes, not its values"),
+    "leading unit dimensions": (_LEADING_UNIT_DIMS, "equivalent: leading size-1 dimensions of a view change "
+                                                    "nothing when it is broadcast against a 4-D tensor"),
+    "axis sign": (_AXIS_SIGN, "equivalent: the tensors there are always 4-D (NCHW), where axis 2 and axis -2 "
+                              "are the same"),
 }
 
 
@@ -193,7 +225,7 @@ def reason_for(function, change, accepted):
         return KINDS[kind][1]
     normalised = " ".join(change.split())
     for entry in accepted:
-        if entry["function"] == function and " ".join(entry["change"].split()) == normalised:
+        if entry["function"] == function and normalised in {" ".join(c.split()) for c in entry["changes"]}:
             return f"{entry['status']}: {entry['reason']}"
     return None
 
@@ -253,6 +285,9 @@ def main(argv=None):
     parser.add_argument("--fresh", action="store_true", help="forget mutmut's cached results")
     parser.add_argument("--only", nargs="+", help="mutate only these src/... patterns (e.g. src/rwsr/losses/*.py)")
     parser.add_argument("--report_only", action="store_true", help="rewrite the report of the last run")
+    parser.add_argument("--survivors", action="store_true",
+                        help="re-test only the last run's survivors (after adding tests); mutmut itself re-tests "
+                             "functions whose code changed")
     args = parser.parse_args(argv)
     if not os.path.exists(MUTMUT):
         print(f"error: {MUTMUT} not found; pip install mutmut (a development tool)", file=sys.stderr)
@@ -261,13 +296,21 @@ def main(argv=None):
         shutil.rmtree(STAGE)
     start = time.monotonic()
     if not args.report_only:
+        survivors = []
+        if args.survivors:
+            survivors = sorted(name for name, status in collect_statuses().items() if status not in DETECTED)
+            if not survivors:
+                print("no survivors to re-test")
+                return 0
         stage_sources()
         write_config(args.only)
-        code = run_mutmut()
+        code = run_mutmut(survivors)
         if code != 0:
             print(f"error: mutmut exited with {code}", file=sys.stderr)
             return code
-        with open(os.path.join(STAGE, "minutes.txt"), "w") as handle:
+        # the report states the time of the last whole run; a survivors-only run is timed separately
+        name = "survivors_minutes.txt" if args.survivors else "minutes.txt"
+        with open(os.path.join(STAGE, name), "w") as handle:
             handle.write(f"{(time.monotonic() - start) / 60:.1f}\n")
     with open(os.path.join(STAGE, "minutes.txt")) as handle:
         seconds = 60 * float(handle.read())

@@ -262,9 +262,7 @@ def infer_generator_options(state_dict, metadata=None):
     """network_G options for a generator checkpoint: from metadata when present, else from shapes."""
     state, convention = normalise_keys(unwrap_state_dict(state_dict))
     inferred = _options_from_shapes(state, convention)
-    metadata = dict(metadata or {})
-    if metadata.get("upscale") is None and metadata.get("scale") is not None:
-        metadata["upscale"] = metadata["scale"]
+    metadata = metadata or {}
     inferred.update({key: metadata[key] for key in GENERATOR_KEYS if metadata.get(key) is not None})
     return inferred
 

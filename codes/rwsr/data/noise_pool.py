@@ -77,10 +77,13 @@ class NoisePool:
         self._heights = torch.from_numpy(np.ascontiguousarray(self._sizes[:, 0])).to(self.storage_device)
         self._widths = torch.from_numpy(np.ascontiguousarray(self._sizes[:, 1])).to(self.storage_device)
         self.generator = torch.Generator(device=self.storage_device)
-        self.generator.manual_seed(self.seed % 2**63)
+        self._reseed()
 
     def __len__(self):
         return len(self.paths)
+
+    def _reseed(self):
+        self.generator.manual_seed(self.seed % 2**63)  # any int seed; the generator takes 64 bits
 
     def _check_fits(self, height, width):
         """Every patch must hold a height x width window; the first that does not is named."""
@@ -138,7 +141,7 @@ class NoisePool:
 
     def state_dict(self):
         return {"generator": self.generator.get_state(), "device_type": self.storage_device.type,
-                "seed": self.seed, "num_patches": len(self.paths)}
+                "num_patches": len(self.paths)}
 
     def load_state_dict(self, state):
         if state.get("num_patches") != len(self.paths):
@@ -147,7 +150,7 @@ class NoisePool:
         if state.get("device_type") != self.storage_device.type:
             get_logger().warning("noise pool generator state was saved on %s and cannot be restored on %s; "
                                  "reseeding from the seed", state.get("device_type"), self.storage_device.type)
-            self.generator.manual_seed(self.seed % 2**63)
+            self._reseed()
             return
         self.generator.set_state(state["generator"].cpu())
 

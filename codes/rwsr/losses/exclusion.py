@@ -29,7 +29,7 @@ def _exclusion_term(grad_p, grad_1):
 
 
 class ExclusionLoss(nn.Module):
-    def __init__(self, scales=3):
+    def __init__(self, scales):
         super().__init__()
         if scales < 1:
             raise RwsrError(f"train.exclusion_scales: {scales} must be at least 1")
@@ -43,5 +43,6 @@ class ExclusionLoss(nn.Module):
                     break  # too small for another halving and a gradient
                 y_p, y_1 = F.avg_pool2d(y_p, 2), F.avg_pool2d(y_1, 2)
             for grad_p, grad_1 in zip(image_gradients(y_p), image_gradients(y_1)):
-                total = total + _exclusion_term(grad_p, grad_1)
+                if grad_p.numel():  # a one-pixel-high (or -wide) image has no gradient along that axis
+                    total = total + _exclusion_term(grad_p, grad_1)
         return total

@@ -24,8 +24,9 @@ SCHEMES = TRAIN["lr_scheme"].choices
 class LRSchedule:
     """Multiplier of the base learning rate at a given iteration."""
 
-    def __init__(self, scheme, milestones=(), gamma=0.5, restarts=None, restart_weights=None,
-                 periods=None, eta_min=0.0, warmup_iter=-1, clear_state=False):
+    # Every argument is required: the defaults live in the option schema only.
+    def __init__(self, scheme, *, milestones, gamma, restarts, restart_weights, periods, eta_min, warmup_iter,
+                 clear_state):
         if scheme not in SCHEMES:
             raise OptionError(f"train.lr_scheme: {scheme!r} is not one of {', '.join(SCHEMES)}")
         self.scheme = scheme
