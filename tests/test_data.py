@@ -167,6 +167,8 @@ def test_use_flip_and_use_rot_switch_their_own_flips(data_root):
     flip_only = [_flips_of(_dataset(data_root, use_rot=False)[(index, epoch)]) for index in range(5) for epoch in range(3)]
     assert all(found & {0, 1} for found in flip_only)  # hflip or nothing: never a rotation
     assert any(found == {1} for found in flip_only)
+    rotating = [_flips_of(_dataset(data_root)[(index, epoch)]) for index in range(5) for epoch in range(3)]
+    assert any(found and not found & {0, 1} for found in rotating)  # use_rot: some crops are rotated
 
 
 def test_no_seed_means_seed_zero(data_root):

@@ -83,6 +83,8 @@ def test_tiled_forward_sizes_batches_after_the_first_tile_and_reports_progress()
     tiles = len(tile_layout(12, 20, 5, 1))  # 3 rows x 4 columns
     assert asked == [(7, 7)] and batches == [1, 2, 2, 2, 2, 2, 1] and sum(batches) == tiles == 12
     assert progress == [(1, 12), (3, 12), (5, 12), (7, 12), (9, 12), (11, 12), (12, 12)]
+    tiled_forward(forward, x[..., :8, :], 2, 5, 2, batch_size=batch_size)
+    assert asked[-1] == (8, 9)  # windows of 5 + 2 * 2 pixels, cut to the 8 rows there are
     assert out.dtype == torch.float32
     expected = x.repeat_interleave(2, -2).repeat_interleave(2, -1).to(torch.bfloat16).float()
     assert torch.equal(out, expected)

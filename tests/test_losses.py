@@ -40,6 +40,10 @@ def test_gan_losses_by_hand():
     assert GANLoss("wgan-gp")(pred, False).item() == pytest.approx(1.0)
     with pytest.raises(RwsrError, match="valid: gan, ragan, lsgan, wgan-gp"):
         GANLoss("hinge")
+    # the generator of a non-relativistic GAN wants D(fake) called real
+    assert GANLoss("gan").generator_loss(pred).item() == pytest.approx(bce_real)
+    assert GANLoss("lsgan").generator_loss(pred, t([5.0, 5.0])).item() == pytest.approx(1.0)
+    assert GANLoss("wgan-gp").generator_loss(pred).item() == pytest.approx(-1.0)
 
 
 def softplus(v):

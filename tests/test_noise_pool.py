@@ -224,6 +224,9 @@ def test_seeds_are_taken_modulo_two_to_the_63(pool_dir):
     assert torch.equal(big.crops(4, 12, 12), NoisePool(str(pool_dir), "cpu", seed=5).crops(4, 12, 12))
     big.load_state_dict(dict(big.state_dict(), device_type="cuda"))
     assert torch.equal(big.crops(4, 12, 12), NoisePool(str(pool_dir), "cpu", seed=5).crops(4, 12, 12))
+    for seed, expected in ((2**63 + 5, 5), (None, 0), (12, 12)):  # against torch's own generator
+        state = NoisePool(str(pool_dir), "cpu", seed=seed).generator.get_state()
+        assert torch.equal(state, torch.Generator().manual_seed(expected).get_state())
 
 
 def test_the_training_pool_is_seeded_with_manual_seed_plus_rank(pool_dir):

@@ -344,3 +344,24 @@ def test_validation_uses_the_ema_network_when_there_is_one():
     assert plain.validation_network() is plain.net_g
     averaged = make_model(ema_decay=0.9)
     assert averaged.validation_network() is averaged.ema.net and averaged.ema.net is not averaged.net_g
+
+
+def test_wgan_gp_adds_the_weighted_penalty_of_real_and_generated_images(monkeypatch):
+    import rwsr.models.edl_model as edl_model
+    model = make_model(gan_type="wgan-gp", gp_weight=10.0, pixel_weight=1.0)
+    weight = next(model.net_d.parameters())
+    before = weight.detach().clone()
+    calls = []
+
+    def penalty(net, real, fake):  # large enough to decide the sign of Adam's first step
+        calls.append((net, real.detach().clone(), fake.detach().clone()))
+        return 1e5 * (next(net.parameters()) ** 2).sum()
+
+    monkeypatch.setattr(edl_model, "gradient_penalty", penalty)
+    lq, gt = batch()
+    logs = model.optimize(1, lq, gt)
+    assert len(calls) == 1 and calls[0][0] is model.net_d
+    assert torch.equal(calls[0][1], gt) and calls[0][2].shape == gt.shape and not torch.equal(calls[0][2], gt)
+    assert logs["l_d_gp"].item() == pytest.approx(10.0 * 1e5 * (before ** 2).sum().item(), rel=1e-5)
+    moved = weight.detach() - before
+    assert (moved * before < 0).float().mean() > 0.99  # every weight stepped towards zero: + penalty

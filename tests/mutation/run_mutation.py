@@ -187,6 +187,8 @@ KINDS = {
     "copy flag": (_COPY_FLAG, "equivalent: only whether an array is copied changes, not its values"),
     "leading unit dimensions": (_LEADING_UNIT_DIMS, "equivalent: leading size-1 dimensions of a view change "
                                                     "nothing when it is broadcast against a 4-D tensor"),
+    "default argument": ([], "accepted: only a default argument value changes; the project's callers pass that "
+                             "argument (the option schema holds the defaults) and no test calls without it"),
     "axis sign": (_AXIS_SIGN, "equivalent: the tensors there are always 4-D (NCHW), where axis 2 and axis -2 "
                               "are the same"),
 }
@@ -205,6 +207,8 @@ def kind_of(change):
     added = [line for line in change.splitlines() if line.startswith("+")]
     if not removed or len(removed) != len(added):
         return None
+    if all(line.startswith("-def f(") for line in removed):
+        return "default argument"
     for kind, (patterns, _) in KINDS.items():
         if all(_strip(a, patterns) == _strip(b, patterns) for a, b in zip(removed, added)):
             return kind
@@ -285,9 +289,9 @@ def main(argv=None):
     parser.add_argument("--fresh", action="store_true", help="forget mutmut's cached results")
     parser.add_argument("--only", nargs="+", help="mutate only these src/... patterns (e.g. src/rwsr/losses/*.py)")
     parser.add_argument("--report_only", action="store_true", help="rewrite the report of the last run")
-    parser.add_argument("--survivors", action="store_true",
-                        help="re-test only the last run's survivors (after adding tests); mutmut itself re-tests "
-                             "functions whose code changed")
+    parser.add_argument("--survivors", nargs="*", metavar="PART",
+                        help="re-test only the last run's survivors (after adding tests), or those whose name "
+                             "contains one of these parts; mutmut itself re-tests functions whose code changed")
     args = parser.parse_args(argv)
     if not os.path.exists(MUTMUT):
         print(f"error: {MUTMUT} not found; pip install mutmut (a development tool)", file=sys.stderr)
@@ -297,8 +301,9 @@ def main(argv=None):
     start = time.monotonic()
     if not args.report_only:
         survivors = []
-        if args.survivors:
-            survivors = sorted(name for name, status in collect_statuses().items() if status not in DETECTED)
+        if args.survivors is not None:
+            survivors = sorted(name for name, status in collect_statuses().items() if status not in DETECTED
+                               and (not args.survivors or any(part in name for part in args.survivors)))
             if not survivors:
                 print("no survivors to re-test")
                 return 0
@@ -309,7 +314,7 @@ def main(argv=None):
             print(f"error: mutmut exited with {code}", file=sys.stderr)
             return code
         # the report states the time of the last whole run; a survivors-only run is timed separately
-        name = "survivors_minutes.txt" if args.survivors else "minutes.txt"
+        name = "survivors_minutes.txt" if args.survivors is not None else "minutes.txt"
         with open(os.path.join(STAGE, name), "w") as handle:
             handle.write(f"{(time.monotonic() - start) / 60:.1f}\n")
     with open(os.path.join(STAGE, "minutes.txt")) as handle:
