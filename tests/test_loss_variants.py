@@ -289,6 +289,17 @@ def test_every_term_is_logged(model, terms):
     assert logs["l_g_pix1"].item() != logs["l_g_pix2"].item()
 
 
+def test_exclusion_term_is_its_weight_times_the_loss_of_the_two_branches():
+    from rwsr.archs import generator_outputs
+    from rwsr.losses import ExclusionLoss
+    model = make_variant("srgan_an", exclusion_weight=0.25, exclusion_scales=2)
+    lq, gt = batches()[0]
+    with torch.no_grad():
+        _, y_p, y_1 = generator_outputs(model.net_g(lq))
+    expected = 0.25 * ExclusionLoss(2)(y_p, y_1).item()
+    assert model.optimize(1, lq, gt)["l_g_excl"].item() == pytest.approx(expected, rel=1e-5)
+
+
 def test_exclusion_term_adds_to_each_variant():
     without = make_variant("srgan_an")
     with_excl = make_variant("srgan_an", exclusion_weight=0.25)

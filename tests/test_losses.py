@@ -40,7 +40,11 @@ def test_gan_losses_by_hand():
     assert GANLoss("wgan-gp")(pred, False).item() == pytest.approx(1.0)
     with pytest.raises(RwsrError, match="valid: gan, ragan, lsgan, wgan-gp"):
         GANLoss("hinge")
-    # the generator of a non-relativistic GAN wants D(fake) called real
+
+
+def test_non_relativistic_generators_want_their_images_called_real():
+    pred = t([0.0, 2.0])
+    bce_real = (math.log(2) + math.log(1 + math.exp(-2))) / 2
     assert GANLoss("gan").generator_loss(pred).item() == pytest.approx(bce_real)
     assert GANLoss("lsgan").generator_loss(pred, t([5.0, 5.0])).item() == pytest.approx(1.0)
     assert GANLoss("wgan-gp").generator_loss(pred).item() == pytest.approx(-1.0)

@@ -238,7 +238,7 @@ def write_report(statuses, seconds):
     accepted = load_accepted()
     by_module = {}
     for name, status in statuses.items():
-        module = function_of(name).rsplit(".", 1)[0]
+        module = name.split("__mutmut_")[0].rpartition(".")[0]
         by_module.setdefault(module, {}).setdefault(status, 0)
         by_module[module][status] += 1
     survivors = sorted(name for name, status in statuses.items() if status not in DETECTED)
