@@ -58,7 +58,7 @@ MODULES = [
 #   checks those paths on one);
 # - text encodings and thread-pool sizes, which change neither results nor files here.
 NOT_MUTATED = [r"raise \w*Error\(", r"logger(\(\))?\.(debug|info|warning|error)\(", r"warnings\.warn\(",
-               r"cuda", r"encoding=", r"ThreadPoolExecutor\(",]
+               r"cuda", r"encoding=", r"ThreadPoolExecutor\("]
 # Whole functions not mutated: they only word messages, or (the datasets' file listing and size
 # checks) are tested as errors, not as the crops this run is about. The staging copy marks them
 # with mutmut's `# pragma: no mutate block`, so the sources stay free of tool comments.
@@ -101,8 +101,9 @@ def stage_sources():
 def mark_not_mutated(path):
     """Append `# pragma: no mutate block` to the header of each NOT_MUTATED_FUNCTIONS function."""
     with open(path, encoding="utf-8") as handle:
-        lines = handle.read().split("\n")
-    for node in ast.walk(ast.parse("\n".join(lines))):
+        text = handle.read()
+    lines = text.split("\n")
+    for node in ast.walk(ast.parse(text)):
         if isinstance(node, ast.FunctionDef) and node.name in NOT_MUTATED_FUNCTIONS:
             colon_line = node.body[0].lineno - 2  # the header ends on the line before the body
             while not lines[colon_line].rstrip().endswith(":"):
@@ -156,8 +157,10 @@ def mutant_changes(names):
             sources[module] = {node.name: ast.get_source_segment(text, node) for node in ast.walk(ast.parse(text))
                                if isinstance(node, ast.FunctionDef)}
         functions = sources[module]
-        original = functions.get(mangled + "__mutmut_orig", "").replace(mangled + "__mutmut_orig", "f", 1).splitlines()
-        mutated = functions.get(name.rpartition(".")[2], "").replace(name.rpartition(".")[2], "f", 1).splitlines()
+        # both versions named f, so that a changed default argument shows on the def line
+        original, mutant = mangled + "__mutmut_orig", name.rpartition(".")[2]
+        original = functions.get(original, "").replace(original, "f", 1).splitlines()
+        mutated = functions.get(mutant, "").replace(mutant, "f", 1).splitlines()
         diff = difflib.unified_diff(original, mutated, lineterm="", n=0)
         changes[name] = "\n".join(" ".join(line.split()) for line in diff
                                   if line[:1] in "+-" and not line.startswith(("+++", "---")))
@@ -187,8 +190,10 @@ KINDS = {
     "copy flag": (_COPY_FLAG, "equivalent: only whether an array is copied changes, not its values"),
     "leading unit dimensions": (_LEADING_UNIT_DIMS, "equivalent: leading size-1 dimensions of a view change "
                                                     "nothing when it is broadcast against a 4-D tensor"),
-    "default argument": ([], "accepted: only a default argument value changes; the project's callers pass that "
-                             "argument (the option schema holds the defaults) and no test calls without it"),
+    "default argument": ([], "accepted: only a default argument value changes, and no test calls the function "
+                             "without that argument; the training code passes most of them from the option "
+                             "schema (not the `download` flags, which matter only where the internet is "
+                             "reachable, nor `source`, which only words messages)"),
     "axis sign": (_AXIS_SIGN, "equivalent: the tensors there are always 4-D (NCHW), where axis 2 and axis -2 "
                               "are the same"),
 }

@@ -83,7 +83,7 @@ class NoisePool:
         return len(self.paths)
 
     def _reseed(self):
-        self.generator.manual_seed(self.seed % 2**63)  # any int seed; the generator takes 64 bits
+        self.generator.manual_seed(self.seed % 2**63)  # any int seed (manual_seed + rank) into the generator range
 
     def _check_fits(self, height, width):
         """Every patch must hold a height x width window; the first that does not is named."""
