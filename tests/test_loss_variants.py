@@ -325,10 +325,11 @@ def test_variants_default_cr_weight_is_the_official_files_value(model):
     assert variant_options("srgan", cr_weight=None)["train"]["cr_weight"] is None
 
 
+@pytest.mark.parametrize("value", [0.0, -0.5, None])
 @pytest.mark.parametrize("key", ["pixel_weight", "feature_weight", "gan_weight"])
-def test_variants_need_every_weighted_term(key):
-    with pytest.raises(OptionError, match=rf"^train\.{key}: model srgan_r needs a positive {key}"):
-        variant_options("srgan_r", **{key: 0})
+def test_variants_need_every_weighted_term(key, value):
+    with pytest.raises(OptionError, match=rf"^train\.{key}: model srgan_r needs a positive {key} \(got {value}\)"):
+        variant_options("srgan_r", **{key: value})
 
 
 def test_align_on_srgan_needs_pixel_and_feature_terms():

@@ -183,3 +183,97 @@ def test_dry_run_checks_input_paths(tmp_path):
                         "network_G.nf=8", "train.feature_pretrained=false")
     assert result.returncode == 0, result.stderr
     assert not os.path.exists(os.path.join(REPO, "experiments", "unit"))
+
+
+def with_datasets(**datasets):
+    """minimal_train with these dataset sections added (a section of None removes that dataset)."""
+    data = minimal_train()
+    data["datasets"].update(datasets)
+    data["datasets"] = {name: ds for name, ds in data["datasets"].items() if ds is not None}
+    return data
+
+
+def test_training_needs_a_training_set():
+    with pytest.raises(OptionError, match=r"^datasets\.train: required training dataset is missing$"):
+        validate(with_datasets(train=None, val={"dataroot_GT": "hr"}))
+    with pytest.raises(OptionError, match=r"^datasets\.eval: dataset names must start with train, val or test$"):
+        validate(with_datasets(eval={"dataroot_GT": "hr"}))
+
+
+def test_gt_size_is_checked_on_training_sets_only():
+    with pytest.raises(OptionError, match=r"^datasets\.train_2\.GT_size: 130 is not a multiple of scale 4$"):
+        validate(with_datasets(train_2={"dataroot_GT": "hr", "GT_size": 130}))
+    assert validate(with_datasets(val_1={"dataroot_GT": "hr", "GT_size": 130}))["datasets"]["val_1"]["GT_size"] == 130
+
+
+def test_noise_injection_needs_noise_patches_on_training_sets_only():
+    with pytest.raises(OptionError, match=r"^datasets\.train\.noise_data: required when aug is noise$"):
+        validate(with_datasets(train={"dataroot_GT": "hr", "aug": "noise"}))
+    opt = validate(with_datasets(train={"dataroot_GT": "hr", "aug": "noise", "noise_data": "patches"},
+                                 test_1={"mode": "LR", "dataroot_LR": "lr", "aug": "noise"}))
+    assert opt["datasets"]["train"]["noise_data"] == "patches" and opt["datasets"]["test_1"]["aug"] == "noise"
+
+
+def test_paired_sets_need_hr_and_validation_sets_must_be_paired():
+    with pytest.raises(OptionError, match=r"^datasets\.val\.dataroot_GT: required for mode LQGT$"):
+        validate(with_datasets(val={"dataroot_LQ": "lr"}))
+    with pytest.raises(OptionError, match=r"^datasets\.val_x\.mode: validation compares with GT; use mode LQGT$"):
+        validate(with_datasets(val_x={"mode": "LR", "dataroot_LR": "lr"}))
+    # an LR-only test set in a training file needs no HR folder
+    opt = validate(with_datasets(test_1={"mode": "LR", "dataroot_LR": "lr"}))
+    assert opt["datasets"]["test_1"]["dataroot_GT"] is None
+
+
+def test_best_dataset_names_one_of_the_validation_sets():
+    sets = {"val_1": {"dataroot_GT": "a"}, "val_2": {"dataroot_GT": "b"}, "test_1": {"mode": "LR", "dataroot_LR": "c"}}
+    data = with_datasets(**sets)
+    data["val"] = {"best_dataset": "val_2"}
+    assert validate(data)["val"]["best_dataset"] == "val_2"
+    for other in ("train", "test_1"):
+        data["val"] = {"best_dataset": other}
+        with pytest.raises(OptionError, match=rf"^val\.best_dataset: {other} is not a validation set "
+                                              r"\(datasets: val_1, val_2\)$"):
+            validate(data)
+
+
+def test_list_options_take_a_single_value_and_reject_null_items():
+    data = minimal_train()
+    data["train"]["lr_steps"] = 5000
+    assert validate(data)["train"]["lr_steps"] == [5000]
+    data["train"]["lr_steps"] = ["1e3", 2000.0]  # YAML 1.1 reads 1e3 as a string
+    assert validate(data)["train"]["lr_steps"] == [1000, 2000]
+    data["train"]["lr_steps"] = [1000, None]
+    with pytest.raises(OptionError, match=r"^train\.lr_steps\[1\]: expected int, got null \(None\)$"):
+        validate(data)
+    data["train"]["lr_steps"] = [1000, 2500.5]
+    with pytest.raises(OptionError, match=r"^train\.lr_steps\[1\]: expected int, got float 2500\.5$"):
+        validate(data)
+
+
+def test_int_written_in_exponent_form_is_an_int():
+    data = minimal_train()
+    data["train"]["niter"] = "5e3"  # how YAML 1.1 reads an unquoted 5e3
+    niter = validate(data)["train"]["niter"]
+    assert niter == 5000 and isinstance(niter, int)
+
+
+def test_sections_given_are_checked_whole_and_absent_ones_defaulted():
+    # test phase: no train section is fine, its required keys resolve to null
+    test_opt = validate({"name": "t", "datasets": {"test_1": {"mode": "LR", "dataroot_LR": "lr"}}}, phase="test")
+    assert test_opt["train"]["niter"] is None and test_opt["train"]["lr_G"] == pytest.approx(1e-4)
+    # a train section that is present must be complete, in any phase
+    with pytest.raises(OptionError, match=r"^train\.niter: required option is missing$"):
+        validate({"name": "t", "train": {"lr_G": 1e-4}}, phase="test")
+    # training needs the train section even when the file leaves it out
+    data = minimal_train()
+    del data["train"]
+    with pytest.raises(OptionError, match=r"^train\.niter: required option is missing$"):
+        validate(data)
+
+
+def test_align_weight_defaults_per_model():
+    assert validate(minimal_train(model="sr"))["train"]["align_weight"] == 0.0
+    assert validate(minimal_train(model="srgan"))["train"]["align_weight"] == 0.0
+    data = minimal_train(model="srgan_al")
+    data["train"].update(pixel_weight=1.0, feature_weight=1.0, gan_weight=1.0)
+    assert validate(data)["train"]["align_weight"] == pytest.approx(0.01)

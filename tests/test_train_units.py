@@ -10,6 +10,7 @@ import torch
 
 from arch_helpers import captured_project_log
 from rwsr.engine.rng import capture_rng_states, restore_rng_states
+from rwsr.archs.network_files import save_network
 from rwsr.models import build_model
 from rwsr.runtime import cpu_runtime
 from rwsr.models.lr_schedule import schedule_from_options
@@ -156,17 +157,18 @@ def test_rng_states_survive_a_weights_only_round_trip():
 
 
 # ---------------------------------------------------------------- models
-def tiny_model_options(**train):
+def tiny_model_options(path=None, **train):
     raw = {"name": "unit", "model": train.pop("model", "srgan"), "scale": 4, "device": "cpu",
            "datasets": {"train": {"dataroot_GT": "unused", "batch_size": 2, "GT_size": 32}},
            "network_G": {"which_model_G": "RRDBNet", "nf": 8, "nb": 1, "gc": 8},
            "network_D": {"which_model_D": "NLayerDiscriminator", "nf": 8, "nlayer": 2},
-           "train": dict({"niter": 10, "lr_G": 1e-3, "lr_D": 1e-3, "feature_weight": 0.0}, **train)}
+           "train": dict({"niter": 10, "lr_G": 1e-3, "lr_D": 1e-3, "feature_weight": 0.0}, **train),
+           "path": path or {}}
     return validate(raw)
 
 
-def make_model(**train):
-    torch.manual_seed(0)
+def make_model(seed=0, **train):
+    torch.manual_seed(seed)
     return build_model(tiny_model_options(**train), cpu_runtime(), get_logger())
 
 
@@ -236,6 +238,45 @@ def test_d_init_iters_and_update_ratio_gate_the_generator_step():
     # G steps when iteration % 2 == 0 and iteration > 2: iterations 4 and 6; D steps every iteration
     assert updated == [(False, True, False), (False, True, False), (False, True, False),
                        (True, True, True), (False, True, False), (True, True, True)]
+
+
+def test_d_warm_up_trains_the_discriminator_on_y():
+    model = make_model(D_init_iters=2)
+    lq, gt = batch()
+    with torch.no_grad():
+        y, y_p, _ = model.net_g(lq)
+    seen = []
+    model.net_d.register_forward_hook(lambda module, args, out: seen.append(args[0].detach().clone()))
+    model.optimize(1, lq, gt)
+    # no G step during the warm-up: D sees HR and the generator's final output y only
+    assert len(seen) == 2 and torch.equal(seen[0], gt)
+    assert torch.allclose(seen[1], y) and not torch.allclose(seen[1], y_p)
+
+
+def test_pretrained_weights_start_both_networks(tmp_path):
+    source = make_model(seed=1)
+    paths = {"pretrain_model_G": save_network(source.net_g, tmp_path / "G.pth"),
+             "pretrain_model_D": save_network(source.net_d, tmp_path / "D.pth")}
+    started = make_model(seed=2, path=paths)
+    for name in ("net_g", "net_d"):
+        for key, value in getattr(source, name).state_dict().items():
+            assert torch.equal(getattr(started, name).state_dict()[key], value), (name, key)
+    # strict_load: false accepts weights of a generator with a different tail
+    head_only = {k: v for k, v in source.net_g.state_dict().items() if not k.startswith("tail_conv1")}
+    with pytest.raises(Exception, match="tail_conv1"):
+        make_model(path={"pretrain_model_G": save_network(head_only, tmp_path / "head.pth")})
+    partial = make_model(seed=2, path={"pretrain_model_G": str(tmp_path / "head.pth"), "strict_load": False})
+    assert torch.equal(partial.net_g.state_dict()["conv_first.weight"], source.net_g.state_dict()["conv_first.weight"])
+
+
+def test_gan_model_warns_about_the_sr_only_beta_keys():
+    with captured_project_log() as log:
+        make_model(beta1=0.5)
+    assert "train.beta1 is read by model sr only; the GAN model uses beta1_G / beta1_D" in log.text()
+    assert "beta2" not in log.text()
+    with captured_project_log() as log:
+        make_model()
+    assert "read by model sr only" not in log.text()
 
 
 def test_gan_weight_zero_trains_without_a_discriminator():

@@ -11,7 +11,7 @@ whose tests) changed. The report goes to docs/mutation.md (and .mutation/report.
 and every survivor with the reason it is left, either its kind (KINDS below) or its entry in
 tests/mutation/accepted_survivors.yml. A survivor with neither makes the run fail.
 
-    python tests/mutation/run_mutation.py [--fresh] [--only PATTERN ...]
+    python tests/mutation/run_mutation.py [--fresh] [--only PATTERN ...] [--prune]
 """
 import argparse
 import ast
@@ -227,16 +227,40 @@ def load_accepted():
         return yaml.safe_load(handle) or []
 
 
+def _normalised(change):
+    return " ".join(change.split())
+
+
 def reason_for(function, change, accepted):
     """Why a survivor is equivalent or accepted: its kind, or its entry in accepted_survivors.yml."""
     kind = kind_of(change)
     if kind:
         return KINDS[kind][1]
-    normalised = " ".join(change.split())
     for entry in accepted:
-        if entry["function"] == function and normalised in {" ".join(c.split()) for c in entry["changes"]}:
+        if entry["function"] == function and _normalised(change) in {_normalised(c) for c in entry["changes"]}:
             return f"{entry['status']}: {entry['reason']}"
     return None
+
+
+def stale_entries(accepted, survivors):
+    """accepted_survivors.yml changes that match no survivor (killed now, or the code changed)."""
+    alive = {(function, _normalised(change)) for function, change in survivors}
+    return [(entry["function"], change) for entry in accepted for change in entry["changes"]
+            if (entry["function"], _normalised(change)) not in alive]
+
+
+def prune_accepted(accepted, stale):
+    """Rewrite accepted_survivors.yml without the stale changes (entries left empty go)."""
+    stale = {(function, _normalised(change)) for function, change in stale}
+    kept = []
+    for entry in accepted:
+        changes = [c for c in entry["changes"] if (entry["function"], _normalised(c)) not in stale]
+        if changes:
+            kept.append(dict(entry, changes=changes))
+    with open(ACCEPTED, encoding="utf-8") as handle:
+        header = "".join(line for line in handle if line.startswith("#"))
+    with open(ACCEPTED, "w", encoding="utf-8") as handle:
+        handle.write(header + yaml.safe_dump(kept, sort_keys=False, allow_unicode=True, width=120))
 
 
 def write_report(statuses, seconds):
@@ -256,6 +280,7 @@ def write_report(statuses, seconds):
             listed.setdefault(reason, []).append((function, changes[name]))
         else:
             unlisted.append((name, function, changes[name]))
+    stale = stale_entries(accepted, [(function_of(name), changes[name]) for name in survivors])
     killed = sum(1 for status in statuses.values() if status in DETECTED)
     total = len(statuses)
     lines = ["# Mutation testing", "",
@@ -271,6 +296,10 @@ def write_report(statuses, seconds):
         lines += ["", "## Survivors not listed as equivalent or accepted", ""]
         for name, function, change in unlisted:
             lines += [f"- `{function}` ({statuses[name]})", "", "```diff", change, "```", ""]
+    if stale:
+        lines += ["", "## Entries of accepted_survivors.yml that match no survivor", "",
+                  "Killed now or changed code; `run_mutation.py --report_only --prune` removes them.", ""]
+        lines += [f"- `{function}`: `{' / '.join(change.splitlines())}`" for function, change in stale]
     lines += ["", "## Survivors and why they are left", ""]
     for reason, entries in sorted(listed.items()):
         lines += [f"### {reason}", ""]
@@ -281,7 +310,7 @@ def write_report(statuses, seconds):
     for path in (report, REPORT_PAGE):
         with open(path, "w", encoding="utf-8") as handle:
             handle.write("\n".join(lines).rstrip() + "\n")
-    return report, killed, total, unlisted
+    return report, killed, total, unlisted, stale
 
 
 # A mutant that makes a test hang (timeout) is detected as surely as one that fails it.
@@ -297,6 +326,8 @@ def main(argv=None):
     parser.add_argument("--survivors", nargs="*", metavar="PART",
                         help="re-test only the last run's survivors (after adding tests), or those whose name "
                              "contains one of these parts; mutmut itself re-tests functions whose code changed")
+    parser.add_argument("--prune", action="store_true",
+                        help="remove accepted_survivors.yml changes that match no survivor of this run")
     args = parser.parse_args(argv)
     if not os.path.exists(MUTMUT):
         print(f"error: {MUTMUT} not found; pip install mutmut (a development tool)", file=sys.stderr)
@@ -324,8 +355,14 @@ def main(argv=None):
             handle.write(f"{(time.monotonic() - start) / 60:.1f}\n")
     with open(os.path.join(STAGE, "minutes.txt")) as handle:
         seconds = 60 * float(handle.read())
-    report, killed, total, unlisted = write_report(collect_statuses(), seconds)
+    statuses = collect_statuses()
+    report, killed, total, unlisted, stale = write_report(statuses, seconds)
+    if stale and args.prune:
+        prune_accepted(load_accepted(), stale)
+        report, killed, total, unlisted, stale = write_report(statuses, seconds)
     print(f"{killed}/{total} killed ({100.0 * killed / max(total, 1):.1f}%); report: {report}")
+    if stale:
+        print(f"{len(stale)} changes in {ACCEPTED} match no survivor; --prune removes them", file=sys.stderr)
     if unlisted:
         print(f"{len(unlisted)} survivors are not listed in {ACCEPTED} (see the report)", file=sys.stderr)
         return 1

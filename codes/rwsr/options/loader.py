@@ -105,12 +105,13 @@ def _coerce(value, spec, path):
         return None
     kind = spec.kind
     if kind.startswith("list["):
-        item_kind = kind[5:-1]
         items = value if isinstance(value, (list, tuple)) else [value]
-        item_spec = type(spec)(item_kind, None, "", nullable=False)
-        return [_coerce(v, item_spec, f"{path}[{i}]") for i, v in enumerate(items)]
-    if kind == "any":
-        return value
+        return [_coerce_value(item, kind[5:-1], f"{path}[{i}]") for i, item in enumerate(items)]
+    return _coerce_value(value, kind, path)
+
+
+def _coerce_value(value, kind, path):
+    """One value (never a list option; a null list item is an error) converted to kind."""
     if isinstance(value, str) and kind in ("int", "float") and _NUMBER.match(value.strip()):
         value = float(value)  # YAML 1.1 reads 1e-4 as a string
     if kind == "bool" and isinstance(value, bool):
@@ -205,7 +206,7 @@ def _check_generator_objective(model, train):
     else:
         return
     for key in needed:
-        if not train[key] or train[key] <= 0:
+        if train[key] is None or train[key] <= 0:
             what = f"model {model}" if model in LOSS_VARIANTS else "train.align_weight > 0"
             raise OptionError(f"train.{key}: {what} needs a positive {key} (got {train[key]})")
 

@@ -22,7 +22,7 @@ CR_WEIGHT_DEFAULT = 1e-3
 
 @dataclass(frozen=True)
 class Opt:
-    """One option: kind is 'int', 'float', 'bool', 'str', 'list[int]', 'list[float]', 'list[str]' or 'any'.
+    """One option: kind is 'int', 'float', 'bool', 'str', 'list[int]', 'list[float]' or 'list[str]'.
 
     For lists, choices constrain each item."""
 
