@@ -35,7 +35,7 @@ bench: setup
 docs: setup
 	cd codes && ../$(PY) -m rwsr.options.doc > ../docs/options.md
 
-# Development only (about 50 minutes on 2 cores; see docs/contributing.md).
+# Development only (about 45 minutes on 2 cores; see docs/contributing.md).
 mutation: setup
 	$(PY) -m pip install -q --disable-pip-version-check "mutmut>=3.8"
 	$(PY) tests/mutation/run_mutation.py
