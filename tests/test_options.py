@@ -277,3 +277,14 @@ def test_align_weight_defaults_per_model():
     data = minimal_train(model="srgan_al")
     data["train"].update(pixel_weight=1.0, feature_weight=1.0, gan_weight=1.0)
     assert validate(data)["train"]["align_weight"] == pytest.approx(0.01)
+
+
+def test_best_mode_follows_the_metric_unless_given():
+    def best_mode(**val):
+        data = minimal_train()
+        data["val"] = val
+        return validate(data)["val"]["best_mode"]
+    assert best_mode(best_metric="lpips") == "min"
+    assert best_mode(best_metric="psnr") == "max" and best_mode(best_metric="ssim_y") == "max"
+    assert best_mode(best_metric="lpips", best_mode="max") == "max"
+    assert best_mode(best_metric="psnr", best_mode="min") == "min"

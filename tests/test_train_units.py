@@ -1,5 +1,6 @@
 """Engine building blocks: learning-rate schedules, EMA, RNG states, the EDL update order."""
 import io
+import logging
 import os
 import math
 import random
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from arch_helpers import captured_project_log
+from arch_helpers import ListHandler, captured_project_log
 from rwsr.engine.rng import capture_rng_states, restore_rng_states
 from rwsr.archs.network_files import save_network
 from rwsr.models import build_model
@@ -130,6 +131,12 @@ def test_warmup_is_linear_then_follows_the_schedule():
     # warm-up covers the iterations before warmup_iter; a milestone inside it applies from there on
     early = schedule("MultiStepLR", lr_steps=[2], lr_gamma=0.1, warmup_iter=4)
     assert [early.lr(BASE, it) for it in (1, 3, 4, 5)] == pytest.approx([BASE / 4, 3 * BASE / 4, BASE / 10, BASE / 10])
+
+
+def test_null_warmup_means_no_warm_up():
+    plain, null = schedule("MultiStepLR", lr_steps=[3]), schedule("MultiStepLR", lr_steps=[3], warmup_iter=None)
+    assert [null.lr(BASE, it) for it in range(1, 6)] == [plain.lr(BASE, it) for it in range(1, 6)] == pytest.approx(
+        [BASE, BASE, BASE / 2, BASE / 2, BASE / 2])
 
 
 @pytest.mark.parametrize("kwargs, key", [
@@ -267,6 +274,39 @@ def test_pretrained_weights_start_both_networks(tmp_path):
         make_model(path={"pretrain_model_G": save_network(head_only, tmp_path / "head.pth")})
     partial = make_model(seed=2, path={"pretrain_model_G": str(tmp_path / "head.pth"), "strict_load": False})
     assert torch.equal(partial.net_g.state_dict()["conv_first.weight"], source.net_g.state_dict()["conv_first.weight"])
+
+
+def test_partial_loads_are_reported_to_the_model_logger(tmp_path):
+    source = make_model(seed=1)
+    head_only = {k: v for k, v in source.net_g.state_dict().items() if not k.startswith("tail_conv1")}
+    path = save_network(head_only, tmp_path / "head.pth")
+    logger = logging.getLogger("rwsr-test-model-logger")
+    handler = ListHandler()
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        options = tiny_model_options(path={"pretrain_model_G": path, "strict_load": False})
+        build_model(options, cpu_runtime(), logger)
+    finally:
+        logger.removeHandler(handler)
+    assert "partial load of EDLRRDBNet" in handler.text(logging.WARNING) and "tail_conv1" in handler.text()
+
+
+def test_null_d_update_ratio_updates_the_generator_every_iteration():
+    model = make_model(D_update_ratio=None)
+    lq, gt = batch()
+    for iteration in (1, 2, 3):
+        assert "l_g_total" in model.optimize(iteration, lq, gt)
+
+
+def test_l2_feature_criterion_is_the_mean_squared_feature_distance():
+    model = make_model(feature_weight=1.0, feature_criterion="l2", feature_pretrained=False, feature_layer="conv1_2")
+    x, gt = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    vgg = model.feature_loss.vgg
+    with torch.no_grad():
+        expected = ((vgg(x) - vgg(gt)) ** 2).mean()
+        assert model.feature_loss(x, gt).item() == pytest.approx(expected.item(), rel=1e-5)
+        assert model.feature_loss(x, gt).item() != pytest.approx((vgg(x) - vgg(gt)).abs().mean().item(), rel=1e-3)
 
 
 def test_gan_model_warns_about_the_sr_only_beta_keys():
