@@ -27,8 +27,9 @@ class ListHandler(logging.Handler):
 
 
 @contextlib.contextmanager
-def captured_project_log():
-    logger = get_logger()
+def captured_project_log(logger=None):
+    """Records of the project logger (or of the given one) while the block runs."""
+    logger = logger or get_logger()
     handler = ListHandler()
     old_level = logger.level
     logger.addHandler(handler)

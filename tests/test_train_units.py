@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from arch_helpers import ListHandler, captured_project_log
+from arch_helpers import captured_project_log
 from rwsr.engine.rng import capture_rng_states, restore_rng_states
 from rwsr.archs.network_files import save_network
 from rwsr.models import build_model
 from rwsr.runtime import cpu_runtime
 from rwsr.models.lr_schedule import schedule_from_options
 from rwsr.options import validate
-from rwsr.utils.errors import OptionError
+from rwsr.utils.errors import OptionError, RwsrError
 from rwsr.utils.logger import get_logger
 
 BASE = 1e-3
@@ -260,6 +260,11 @@ def test_d_warm_up_trains_the_discriminator_on_y():
     assert torch.allclose(seen[1], y) and not torch.allclose(seen[1], y_p)
 
 
+def generator_without_tail(source, path):
+    """A generator file of source's weights without tail_conv1 (another head, say)."""
+    return save_network({k: v for k, v in source.net_g.state_dict().items() if not k.startswith("tail_conv1")}, path)
+
+
 def test_pretrained_weights_start_both_networks(tmp_path):
     source = make_model(seed=1)
     paths = {"pretrain_model_G": save_network(source.net_g, tmp_path / "G.pth"),
@@ -269,27 +274,20 @@ def test_pretrained_weights_start_both_networks(tmp_path):
         for key, value in getattr(source, name).state_dict().items():
             assert torch.equal(getattr(started, name).state_dict()[key], value), (name, key)
     # strict_load: false accepts weights of a generator with a different tail
-    head_only = {k: v for k, v in source.net_g.state_dict().items() if not k.startswith("tail_conv1")}
-    with pytest.raises(Exception, match="tail_conv1"):
-        make_model(path={"pretrain_model_G": save_network(head_only, tmp_path / "head.pth")})
-    partial = make_model(seed=2, path={"pretrain_model_G": str(tmp_path / "head.pth"), "strict_load": False})
+    head_only = generator_without_tail(source, tmp_path / "head.pth")
+    with pytest.raises(RwsrError, match="tail_conv1"):
+        make_model(path={"pretrain_model_G": head_only})
+    partial = make_model(seed=2, path={"pretrain_model_G": head_only, "strict_load": False})
     assert torch.equal(partial.net_g.state_dict()["conv_first.weight"], source.net_g.state_dict()["conv_first.weight"])
 
 
 def test_partial_loads_are_reported_to_the_model_logger(tmp_path):
-    source = make_model(seed=1)
-    head_only = {k: v for k, v in source.net_g.state_dict().items() if not k.startswith("tail_conv1")}
-    path = save_network(head_only, tmp_path / "head.pth")
-    logger = logging.getLogger("rwsr-test-model-logger")
-    handler = ListHandler()
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        options = tiny_model_options(path={"pretrain_model_G": path, "strict_load": False})
-        build_model(options, cpu_runtime(), logger)
-    finally:
-        logger.removeHandler(handler)
-    assert "partial load of EDLRRDBNet" in handler.text(logging.WARNING) and "tail_conv1" in handler.text()
+    path = generator_without_tail(make_model(seed=1), tmp_path / "head.pth")
+    options = tiny_model_options(path={"pretrain_model_G": path, "strict_load": False})
+    model_logger = logging.getLogger("rwsr-test-model-logger")  # not the project logger
+    with captured_project_log(model_logger) as log:
+        build_model(options, cpu_runtime(), model_logger)
+    assert "partial load of EDLRRDBNet" in log.text(logging.WARNING) and "tail_conv1" in log.text()
 
 
 def test_null_d_update_ratio_updates_the_generator_every_iteration():

@@ -275,24 +275,28 @@ def run_minutes():
     return minutes, None
 
 
-def write_report(statuses, minutes, retest_minutes=None):
+def survivor_changes(statuses):
+    """{surviving mutant: its change}, in name order."""
+    return mutant_changes(sorted(name for name, status in statuses.items() if status not in DETECTED))
+
+
+def write_report(statuses, changes, minutes, retest_minutes=None):
+    """changes: survivor_changes(statuses)."""
     accepted = load_accepted()
     by_module = {}
     for name, status in statuses.items():
         module = name.split("__mutmut_")[0].rpartition(".")[0]
         by_module.setdefault(module, {}).setdefault(status, 0)
         by_module[module][status] += 1
-    survivors = sorted(name for name, status in statuses.items() if status not in DETECTED)
-    changes = mutant_changes(survivors)
     listed, unlisted = {}, []
-    for name in survivors:
+    for name, change in changes.items():
         function = function_of(name)
-        reason = reason_for(function, changes[name], accepted)
+        reason = reason_for(function, change, accepted)
         if reason:
-            listed.setdefault(reason, []).append((function, changes[name]))
+            listed.setdefault(reason, []).append((function, change))
         else:
-            unlisted.append((name, function, changes[name]))
-    stale = stale_entries(accepted, [(function_of(name), changes[name]) for name in survivors])
+            unlisted.append((name, function, change))
+    stale = stale_entries(accepted, [(function_of(name), change) for name, change in changes.items()])
     killed = sum(1 for status in statuses.values() if status in DETECTED)
     total = len(statuses)
     lines = ["# Mutation testing", "",
@@ -346,6 +350,11 @@ def main(argv=None):
     if not os.path.exists(MUTMUT):
         print(f"error: {MUTMUT} not found; pip install mutmut (a development tool)", file=sys.stderr)
         return 2
+    earlier_run = os.path.exists(os.path.join(STAGE, "minutes.txt"))
+    if (args.report_only or args.survivors is not None) and (args.fresh or not earlier_run):
+        print("error: --report_only and --survivors need an earlier whole run in .mutation/; run make mutation "
+              "first (and without --fresh)", file=sys.stderr)
+        return 2
     if args.fresh and os.path.isdir(STAGE):
         shutil.rmtree(STAGE)
     start = time.monotonic()
@@ -369,10 +378,13 @@ def main(argv=None):
             handle.write(f"{(time.monotonic() - start) / 60:.1f}\n")
     minutes = run_minutes()
     statuses = collect_statuses()
-    report, killed, total, unlisted, stale = write_report(statuses, *minutes)
-    if stale and args.prune:
-        prune_accepted(load_accepted(), stale)
-        report, killed, total, unlisted, stale = write_report(statuses, *minutes)
+    changes = survivor_changes(statuses)
+    if args.prune:
+        accepted = load_accepted()
+        stale = stale_entries(accepted, [(function_of(name), change) for name, change in changes.items()])
+        if stale:
+            prune_accepted(accepted, stale)
+    report, killed, total, unlisted, stale = write_report(statuses, changes, *minutes)
     print(f"{killed}/{total} killed ({100.0 * killed / max(total, 1):.1f}%); report: {report}")
     if stale:
         print(f"{len(stale)} changes in {ACCEPTED} match no survivor; --prune removes them", file=sys.stderr)
