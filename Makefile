@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo demo-pretrain ablation ablation-pretrain test bench docs mutation mutation-survivors check-official clean-venv
+.PHONY: setup demo demo-pretrain ablation ablation-pretrain ablation-degradations test bench docs mutation mutation-survivors check-official check-floor clean-venv
 
 setup: $(STAMP)
 
@@ -25,6 +25,10 @@ ablation: setup
 
 ablation-pretrain: setup
 	$(PY) codes/ablation.py --pretrain
+
+# Paired LR + noise injection, on-the-fly degradations, both (figures/ablation_degradations.md).
+ablation-degradations: setup
+	$(PY) codes/ablation.py --study degradations
 
 test: setup
 	$(PY) -m pytest -q tests
@@ -49,6 +53,11 @@ mutation-survivors: setup
 # github.com/House-Leo/RWSR-EDL (nothing of it is copied into this repository).
 check-official: setup
 	RWSR_OFFICIAL_GIT=$(OFFICIAL_GIT) $(PY) -m pytest -q tests/test_official_equivalence.py
+
+# Not part of CI: the suite on the oldest torch/torchvision that requirements.txt states, in a
+# throw-away venv outside the tree (FLOOR_VENV, default /tmp/rwsr-floor; several GB of wheels).
+check-floor:
+	bash tests/floor/check_floor.sh
 
 clean-venv:
 	rm -rf $(VENV)

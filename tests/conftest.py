@@ -6,6 +6,8 @@ import sys
 # Tests start many short torch processes on few cores; busy-waiting OpenMP threads
 # would starve each other (set before torch is imported; child processes inherit it).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenVINO's model cache stays off in tests (no blobs in ~/.cache); tests of the cache pass a folder.
+os.environ.setdefault("RWSR_OPENVINO_CACHE", "")
 
 import pytest  # noqa: E402
 # torch.optim imports torch._dynamo the first time an optimiser is built (about 3 s). Importing it

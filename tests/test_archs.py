@@ -123,7 +123,8 @@ def test_plain_rrdb_global_residual_round_trip_and_edl_trunk(tmp_path):
     options = dict(TINY, which_model_G="RRDB", upscale=4, global_residual=True)
     path = save_network(source, tmp_path / "G.safetensors", metadata=dict(options, scale=4))
     with captured_project_log():
-        net, inferred, _ = load_generator(path)
+        loaded = load_generator(path)
+    net, inferred = loaded.net, loaded.options
     assert inferred == options and net.global_residual
     x = torch.rand(1, 3, 5, 5)
     with torch.no_grad():
@@ -156,10 +157,10 @@ def test_esrgan_initialisation_statistics():
 
 
 def test_bad_generator_options_are_one_line_errors():
-    with pytest.raises(RwsrError, match=r"which_model_G: unknown network 'SRResNet'; valid names: RRDBNet, RRDB"):
+    with pytest.raises(RwsrError, match=r"which_model_G: unknown generator 'SRResNet'; registered: RRDBNet, RRDB, or an import path module:Class"):
         build_generator(dict(which_model_G="SRResNet"))
-    for scale in (3, 8, 1):
-        with pytest.raises(RwsrError, match=rf"upscale: {scale} is not supported.*2 or 4") as err:
+    for scale in (8, 5, 6):  # RRDBNet upsamples by 1, 2, 3 or 4
+        with pytest.raises(RwsrError, match=rf"upscale: {scale} is not supported.*1, 2, 3, 4") as err:
             tiny_generator("RRDBNet", scale)
         assert "\n" not in str(err.value)
     with pytest.raises(RwsrError, match="global_residual needs in_nc == out_nc, got 1 and 3"):
@@ -184,7 +185,7 @@ def test_vgg128_discriminator_needs_128_inputs():
     assert net.linear1.in_features == 8 * 8 * 4 * 4
     with pytest.raises(RwsrError, match="discriminator_vgg_128 needs 128x128 inputs, got 96x96"):
         net(torch.rand(2, 3, 96, 96))
-    with pytest.raises(RwsrError, match="valid names: NLayerDiscriminator, discriminator_vgg_128"):
+    with pytest.raises(RwsrError, match="registered: NLayerDiscriminator, discriminator_vgg_128, or an import path"):
         build_discriminator(dict(which_model_D="UNet"))
 
 

@@ -266,11 +266,12 @@ def test_load_generator_rebuilds_the_saved_architecture(tmp_path):
     x = torch.rand(1, 3, 5, 5)
     for name in ("G.safetensors", "G.pth"):
         path = save_network(source, tmp_path / name, metadata=dict(options, scale=2))
-        net, inferred, _ = load_generator(path, logger=logger_with_list()[0])
-        assert inferred == options and net.global_residual
+        loaded = load_generator(path, logger=logger_with_list()[0])
+        net, inferred = loaded.net, loaded.options
+        assert inferred == options and net.global_residual and loaded.scale == 2
         with torch.no_grad():
             torch.testing.assert_close(net.eval()(x)[0], source(x)[0])
     # weights without metadata: the shapes give the architecture, options may add the rest
     torch.save(source.state_dict(), tmp_path / "bare.pth")
-    net, inferred, _ = load_generator(str(tmp_path / "bare.pth"), {"global_residual": True})
-    assert inferred == options
+    loaded = load_generator(str(tmp_path / "bare.pth"), {"global_residual": True})
+    assert loaded.options == options

@@ -28,6 +28,7 @@ DOCS = [os.path.join(REPO, "README.md")] + sorted(
     os.path.join(REPO, "docs", name) for name in os.listdir(os.path.join(REPO, "docs")) if name.endswith(".md"))
 COMMAND_STARTS = ("python ", "make ", "torchrun ", "rwsr-")
 SCRIPTS = {"codes/train.py": "train", "codes/test.py": "test", "codes/export_onnx.py": "export_onnx",
+           "codes/interpolate.py": "interpolate",
            "codes/demo.py": "demo", "codes/ablation.py": "ablation",
            "preprocess/create_bicubic_dataset.py": "create_bicubic_dataset",
            "preprocess/collect_noise.py": "collect_noise", "preprocess/create_lmdb.py": "create_lmdb",
@@ -211,6 +212,7 @@ def test_the_readme_workflow_runs(sandbox):
         ran.append(script)
     assert ran.count("codes/train.py") == 2 and "codes/test.py" in ran
     lr_images = os.listdir(sandbox / "datasets" / "mine" / "generated" / "tdsr" / "LR")
-    assert sorted(os.listdir(sandbox / "OUT_DIR")) == sorted(lr_images) and len(lr_images) == 5
+    outputs = sorted(lr_images + ["metrics.csv", "metrics.json"])  # NIQE: the README's test.py has no --gt
+    assert sorted(os.listdir(sandbox / "OUT_DIR")) == outputs and len(lr_images) == 5
     assert (sandbox / "datasets" / "mine" / "HR.lmdb" / "data.mdb").exists()
     shutil.rmtree(sandbox / "experiments", ignore_errors=True)

@@ -33,11 +33,11 @@ def _expected_sr(net, lr, **kwargs):
     return tensor_to_uint8(inference.run(image_to_tensor(lr)))
 
 
-def test_cpu_default_is_onnxruntime_within_one_level(setup, tmp_path, capsys):
+def test_cpu_default_is_openvino_fp32_within_one_level(setup, tmp_path, capsys):
     result = run_cli(capsys, "--model", setup.model, "--input", setup.lr, "--output", tmp_path, "--backend", "auto",
                      "--device", "cpu", "--no_progress")
     assert result.returncode == 0, result.stderr
-    assert "onnxruntime" in result.stdout
+    assert "backend: OpenVINO f32 (exported to ONNX on the fly; auto" in result.stdout
     for name in PHOTOS:
         lr = read_image(os.path.join(setup.lr, f"{name}.png"))
         difference = read_image(str(tmp_path / f"{name}.png")).astype(np.int16) - _expected_sr(setup.net, lr)
@@ -104,7 +104,7 @@ def test_single_file_jpg_suffix_tiles_and_ensemble(setup, tmp_path, capsys):
     result = run_cli(capsys, "--model", setup.model, "--input", lr_file, "--output", tmp_path, "--ext", "jpg",
                      "--suffix", "_x4", "--tile", "8", "--tile_pad", "4", "--ensemble", "--no_progress")
     assert result.returncode == 0, result.stderr
-    assert os.listdir(tmp_path) == ["coffee_x4.jpg"]
+    assert sorted(os.listdir(tmp_path)) == ["coffee_x4.jpg", "metrics.csv", "metrics.json"]  # NIQE without GT
     sr = read_image(str(tmp_path / "coffee_x4.jpg"))
     expected = _expected_sr(setup.net, read_image(lr_file), ensemble=True)
     assert calculate_psnr(sr, expected) > 35  # JPEG q95 of the tiled ensemble result
@@ -119,7 +119,7 @@ def test_option_file_form_official_test_file(setup, tmp_path, capsys):
                      "--device", "cpu", "--no_progress")
     assert result.returncode == 0, result.stderr
     folder = results / "Test_images" / "DIV2K"
-    assert sorted(os.listdir(folder)) == ["astronaut.png", "coffee.png"]  # mode LR: no metrics
+    assert sorted(os.listdir(folder)) == ["astronaut.png", "coffee.png", "metrics.csv", "metrics.json"]  # NIQE
     lr = read_image(os.path.join(setup.lr, "coffee.png"))
     np.testing.assert_array_equal(read_image(str(folder / "coffee.png")), _expected_sr(setup.net, lr))
     assert os.path.isfile(results / "Test_images" / "test.log")
@@ -205,7 +205,7 @@ def test_unreadable_images_are_skipped_and_fail_at_the_end(setup, tmp_path, caps
     result = run_cli(capsys, "--model", setup.model, "--input", inputs, "--output", tmp_path / "o", "--no_progress")
     assert_one_line_error(result, "2 of 4", code=1)
     assert "broken.png" in result.stderr and "notes.jpg" in result.stderr
-    assert sorted(os.listdir(tmp_path / "o")) == ["astronaut.png", "coffee.png"]
+    assert sorted(os.listdir(tmp_path / "o")) == ["astronaut.png", "coffee.png", "metrics.csv", "metrics.json"]
 
 
 def test_existing_results_need_overwrite(setup, tmp_path, capsys):
@@ -242,7 +242,7 @@ def test_bad_input_is_one_line(setup, tmp_path, capsys, case):
     elif case == "discriminator":
         from rwsr.archs import build_discriminator
         save_network(build_discriminator({"which_model_D": "NLayerDiscriminator", "nf": 8}), str(tmp_path / "D.pth"))
-        args[1], fragments, code = tmp_path / "D.pth", ("not an RRDBNet generator",), 1
+        args[1], fragments, code = tmp_path / "D.pth", ("not a generator this project or spandrel",), 1
     elif case == "missing_gt":
         os.makedirs(tmp_path / "gt")
         shutil.copy(os.path.join(setup.gt, "coffee.png"), tmp_path / "gt")

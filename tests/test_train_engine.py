@@ -183,10 +183,11 @@ def test_diverging_loss_stops_training_naming_iteration_and_loss(trained, tmp_pa
     # the rate jumps to 1e30 at iteration 3: its loss is still finite, the next one is not
     assert (kept, stopped) == (3, 4)
     root = os.path.join(trained.opt["path"]["experiments_root"], "nan")
-    # keep_last 2: only the two newest checkpoints remain, the newest from before the divergence
+    # keep_last 2: only the two newest training states remain, the newest from before the divergence;
+    # network snapshots are all kept (logger.keep_last_models 0)
     assert sorted(os.listdir(os.path.join(root, "training_state"))) == [f"{kept - 1}.state", f"{kept}.state"]
     assert sorted(os.listdir(os.path.join(root, "models"))) == sorted(
-        f"{it}_{net}.pth" for it in (kept - 1, kept) for net in ("G", "D"))
+        f"{it}_{net}.pth" for it in range(1, kept + 1) for net in ("G", "D"))
 
 
 def test_dry_run_checks_everything_and_writes_nothing(trained, capsys):

@@ -64,19 +64,38 @@ def test_generator_files_carry_the_network_options_and_d_files_are_plain(tmp_pat
     assert best == str(tmp_path / "models" / "best_G.safetensors") and read_checkpoint(best)[1] == expected
 
 
-def test_keep_last_keeps_exactly_the_newest_checkpoints(tmp_path):
+def test_keep_last_keeps_exactly_the_newest_states_and_every_snapshot(tmp_path):
     save, _ = writer(tmp_path, keep_last=2)
     for iteration in (2, 4):
         save.save(iteration, networks(), {"epoch": 0})
     assert list_state_iterations(str(tmp_path / "state")) == [2, 4]  # as many as kept: none removed
     save.save(6, networks(), {"epoch": 0})
     assert list_state_iterations(str(tmp_path / "state")) == [4, 6]
-    assert sorted(os.listdir(tmp_path / "models")) == sorted(f"{it}_{net}.pth" for it in (4, 6)
+    # network snapshots are pruned only when keep_last_models asks (GAN users choose among them by eye)
+    assert sorted(os.listdir(tmp_path / "models")) == sorted(f"{it}_{net}.pth" for it in (2, 4, 6)
                                                              for net in ("G", "D", "G_ema"))
     one, _ = writer(tmp_path / "one", keep_last=1)
     for iteration in (1, 2):
         one.save(iteration, networks(), {"epoch": 0})
     assert list_state_iterations(str(tmp_path / "one" / "state")) == [2]
+
+
+def test_keep_last_models_prunes_snapshots_but_never_those_of_a_kept_state(tmp_path):
+    save, _ = writer(tmp_path, keep_last=3, keep_last_models=1)
+    for iteration in (2, 4, 6, 8):
+        save.save(iteration, networks(), {"epoch": 0})
+    assert list_state_iterations(str(tmp_path / "state")) == [4, 6, 8]
+    assert sorted(os.listdir(tmp_path / "models")) == sorted(f"{it}_{net}.pth" for it in (4, 6, 8)
+                                                             for net in ("G", "D", "G_ema"))
+    save.save_generator(networks()["G"], "best_G")
+    few, _ = writer(tmp_path / "few", keep_last=1, keep_last_models=2)
+    for iteration in (1, 2, 3):
+        few.save(iteration, networks(), {"epoch": 0})
+    few.save_generator(networks()["G"], "best_G")
+    few.save(4, networks(), {"epoch": 0})
+    assert list_state_iterations(str(tmp_path / "few" / "state")) == [4]
+    assert sorted(os.listdir(tmp_path / "few" / "models")) == sorted(
+        ["best_G.pth"] + [f"{it}_{net}.pth" for it in (3, 4) for net in ("G", "D", "G_ema")])
 
 
 def test_a_dict_that_is_not_a_training_state_is_refused(tmp_path):

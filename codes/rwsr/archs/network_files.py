@@ -185,8 +185,10 @@ def _bare_network(net):
     return net.module if isinstance(net, (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)) else net
 
 
-def load_network(net, path_or_state_dict, strict=True, logger=None):
+def load_network(net, path_or_state_dict, strict=True, logger=None, source=None):
     """Load weights into net; returns a LoadReport.
+
+    source: the name errors and the log use for a state dict (e.g. the file it was read from).
 
     strict: every key must match in name and shape, otherwise a one-line RwsrError names the
     keys that do not fit. Not strict: matching keys are loaded, the rest is logged as a warning
@@ -198,7 +200,7 @@ def load_network(net, path_or_state_dict, strict=True, logger=None):
         source = os.fspath(path_or_state_dict)
         state, _ = read_checkpoint(source)
     else:
-        source = "state dict"
+        source = source or "state dict"
         state = unwrap_state_dict(path_or_state_dict, source)
     state, convention = normalise_keys(state)
     report = _compare(net.state_dict(), state, source, convention)
@@ -258,35 +260,68 @@ def save_network(net_or_state_dict, path, fmt=None, metadata=None):
 
 
 # ---------------------------------------------------------------- architecture from weights
+RRDB_GENERATORS = ("RRDBNet", "RRDB")  # the architectures whose options can be read from tensor shapes
+_RRDB_KEYS = ("conv_first.weight", "conv_last.weight", "RRDB_trunk.0.RDB1.conv1.weight")
+
+
 def infer_generator_options(state_dict, metadata=None):
-    """network_G options for a generator checkpoint: from metadata when present, else from shapes."""
+    """network_G options for a generator checkpoint, metadata first.
+
+    Metadata naming the architecture (written by this project) decides: for our RRDB generators
+    the tensor shapes only fill the keys it lacks (files written before a key existed); for any
+    other architecture (registered or a plugin's import path) the metadata is the whole spec and
+    no shape is looked at. Without metadata the shapes are read (official ESRGAN / RWSR-EDL /
+    BasicSR weights).
+    """
+    metadata = dict(metadata or {})
+    named = metadata.get("which_model_G")
+    if named is not None and named not in RRDB_GENERATORS:
+        return {key: value for key, value in metadata.items() if key != "scale"}
+    from_metadata = {key: metadata[key] for key in GENERATOR_KEYS if metadata.get(key) is not None}
+    if "upscale" not in from_metadata and metadata.get("scale") is not None:
+        from_metadata["upscale"] = metadata["scale"]
+    if named is not None and all(key in from_metadata for key in GENERATOR_KEYS):
+        return from_metadata
     state, convention = normalise_keys(unwrap_state_dict(state_dict))
     inferred = _options_from_shapes(state, convention)
-    metadata = metadata or {}
-    inferred.update({key: metadata[key] for key in GENERATOR_KEYS if metadata.get(key) is not None})
+    inferred.update(from_metadata)
     return inferred
 
 
+def _is_pixel_unshuffle(state, convention):
+    """Real-ESRGAN x2/x1 RRDBNets fold 2x2 or 4x4 pixels into channels before conv_first."""
+    in_nc, out_nc = state["conv_first.weight"].shape[1], state["conv_last.weight"].shape[0]
+    return convention == "basicsr" and in_nc in (4 * out_nc, 16 * out_nc)
+
+
+def is_rrdb_checkpoint(state_dict):
+    """True for weights of our RRDB / EDL generators (our, official or BasicSR names), whose options
+    infer_generator_options reads from the shapes; False for anything else (community models)."""
+    state, convention = normalise_keys(unwrap_state_dict(state_dict))
+    return all(key in state for key in _RRDB_KEYS) and not _is_pixel_unshuffle(state, convention)
+
+
 def _options_from_shapes(state, convention):
-    required = ("conv_first.weight", "conv_last.weight", "RRDB_trunk.0.RDB1.conv1.weight", "upconv1.weight")
-    absent = [key for key in required if key not in state]
+    absent = [key for key in _RRDB_KEYS if key not in state]
     if absent:
         raise RwsrError(f"not an RRDBNet generator checkpoint: no {', '.join(absent)} "
                         f"(first keys: {_sample(sorted(state), 4)})")
     first, last = state["conv_first.weight"], state["conv_last.weight"]
-    in_nc, out_nc = first.shape[1], last.shape[0]
-    if convention == "basicsr" and in_nc in (4 * out_nc, 16 * out_nc):
+    if _is_pixel_unshuffle(state, convention):
         raise RwsrError("pixel-unshuffle RRDBNet checkpoints (Real-ESRGAN x2/x1, conv_first takes "
-                        f"{in_nc} channels) are not supported; use a x4 model")
+                        f"{first.shape[1]} channels) are not built here; rwsr.inference.load_generator loads them "
+                        "through spandrel")
     blocks = {int(key.split(".")[1]) for key in state if key.startswith("RRDB_trunk.")}
     is_edl = any(key.startswith(("sm.", "branch1.", "tail_conv1.")) for key in state)
+    upsampling_steps = sum(f"upconv{index}.weight" in state for index in (1, 2))
     return {
         "which_model_G": "RRDBNet" if is_edl else "RRDB",
-        "in_nc": int(in_nc),
-        "out_nc": int(out_nc),
+        "in_nc": int(first.shape[1]),
+        "out_nc": int(last.shape[0]),
         "nf": int(first.shape[0]),
         "nb": max(blocks) + 1,
         "gc": int(state["RRDB_trunk.0.RDB1.conv1.weight"].shape[0]),
-        "upscale": 4 if "upconv2.weight" in state else 2,
+        # x3 has the tensors of x2 (one upsampling conv): only metadata can tell them apart
+        "upscale": (1, 2, 4)[upsampling_steps],
         "global_residual": False,  # invisible in the weights; only metadata can say
     }

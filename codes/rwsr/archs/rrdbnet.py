@@ -5,12 +5,17 @@ from torch.nn import functional as F
 from ..utils.errors import RwsrError
 from .blocks import RRDB, ResidualBlock, conv3x3
 
-SUPPORTED_SCALES = (2, 4)
+# ESRGAN upsamples in nearest-neighbour steps, each followed by a conv: x4 = two 2x steps (upconv1,
+# upconv2), x2 = one (upconv1), x3 = one 3x step (upconv1), x1 = none. Parameter names stay those of the
+# official x4 network, so official weights load; x2 and x3 files have the same tensors (metadata tells).
+UPSAMPLING_STEPS = {1: (), 2: (2,), 3: (3,), 4: (2, 2)}
+SUPPORTED_SCALES = tuple(UPSAMPLING_STEPS)
 
 
 def check_scale(scale):
-    if scale not in SUPPORTED_SCALES:
-        raise RwsrError(f"network_G.upscale: {scale} is not supported; RRDBNet upsamples by 2 or 4")
+    if scale not in UPSAMPLING_STEPS:
+        raise RwsrError(f"network_G.upscale: {scale} is not supported; RRDBNet upsamples by "
+                        f"{', '.join(map(str, SUPPORTED_SCALES))}")
     return scale
 
 
@@ -30,23 +35,23 @@ class RRDBNet(nn.Module):
         self.conv_first = conv3x3(in_nc, nf)
         self.RRDB_trunk = nn.Sequential(*[RRDB(nf, gc) for _ in range(nb)])
         self.trunk_conv = conv3x3(nf, nf)
-        # One nearest-neighbour 2x step per conv; x2 models simply have no upconv2.
-        self.upconv1 = conv3x3(nf, nf)
-        if upscale == 4:
-            self.upconv2 = conv3x3(nf, nf)
+        self.upsampling_steps = UPSAMPLING_STEPS[upscale]
+        for index in range(len(self.upsampling_steps)):
+            setattr(self, f"upconv{index + 1}", conv3x3(nf, nf))
         self.HRconv = conv3x3(nf, nf)
         self.conv_last = conv3x3(nf, out_nc)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
 
     def upconvs(self):
-        return [self.upconv1] + ([self.upconv2] if self.upscale == 4 else [])
+        """(factor, conv) of each upsampling step."""
+        return [(factor, getattr(self, f"upconv{index + 1}")) for index, factor in enumerate(self.upsampling_steps)]
 
     def reconstruct(self, x):
         """LR input -> SR image through trunk, upsampling and the last two convolutions."""
         fea = self.conv_first(x)
         fea = fea + self.trunk_conv(self.RRDB_trunk(fea))
-        for conv in self.upconvs():
-            fea = self.lrelu(conv(F.interpolate(fea, scale_factor=2, mode="nearest")))
+        for factor, conv in self.upconvs():
+            fea = self.lrelu(conv(F.interpolate(fea, scale_factor=factor, mode="nearest")))
         return self.conv_last(self.lrelu(self.HRconv(fea)))
 
     def bicubic(self, x):

@@ -4,7 +4,7 @@ import os
 import shlex
 import sys
 
-from ..demo.ablation import ARM_KEYS, AblationSettings, run_ablation, run_pretrain
+from ..demo.ablation import ALL_ARM_KEYS, STUDIES, AblationSettings, run_ablation, run_pretrain
 from ..utils.errors import run_cli
 
 
@@ -25,8 +25,13 @@ def build_parser():
     parser.add_argument("--test_lr", help="held-out LR folder (default: the demo's held-out photos; when given, "
                         "the demo data is not prepared: train on yours with --set)")
     parser.add_argument("--test_hr", help="HR truth of --test_lr")
-    parser.add_argument("--arms", nargs="+", choices=ARM_KEYS, default=list(ARM_KEYS), metavar="ARM",
-                        help=f"arms to run (default all: {' '.join(ARM_KEYS)})")
+    parser.add_argument("--study", choices=tuple(STUDIES), default="losses",
+                        help="losses: the loss variants (figures/ablation.md); degradations: paired LR + noise, "
+                        "on-the-fly degradations, both (figures/ablation_degradations.md, make ablation-degradations)")
+    parser.add_argument("--arms", nargs="+", choices=ALL_ARM_KEYS, metavar="ARM",
+                        help="arms of the study to run (default all: "
+                        + "; ".join(f"{name}: {' '.join(arm.key for arm in study.arms)}"
+                                    for name, study in STUDIES.items()) + ")")
     parser.add_argument("--overwrite", action="store_true",
                         help="archive results made with other settings and rerun them")
     return parser
@@ -38,11 +43,13 @@ def main(argv=None):
     if args.pretrain:
         return run_pretrain(args.set)
     given = sys.argv[1:] if argv is None else list(argv)
-    command = "make ablation" if not given else "python codes/ablation.py " + shlex.join(given)
+    make_targets = {(): "make ablation", ("--study", "degradations"): "make ablation-degradations"}
+    command = make_targets.get(tuple(given), "python codes/ablation.py " + shlex.join(given))
+    arms = args.arms or [arm.key for arm in STUDIES[args.study].arms]
     absolute = {name: os.path.abspath(getattr(args, name)) if getattr(args, name) else None
                 for name in ("start_model", "test_lr", "test_hr")}  # train.py and test.py run from the repository
-    settings = AblationSettings(iters=args.iters, overrides=tuple(args.set), arms=tuple(args.arms), **absolute,
-                                overwrite=args.overwrite, command=command)
+    settings = AblationSettings(iters=args.iters, overrides=tuple(args.set), arms=tuple(arms), **absolute,
+                                overwrite=args.overwrite, command=command, study=args.study)
     return run_ablation(settings)
 
 

@@ -10,7 +10,7 @@ import sys
 
 from ..utils.errors import RwsrError, run_cli
 
-EXTENSIONS = ("png", "jpg")
+EXTENSIONS = ("png", "jpg", "webp", "tif")
 
 
 def _flag(parser, name, help_text):
@@ -25,12 +25,19 @@ def build_parser():
     parser.add_argument("-opt", "--opt", help="YAML option file (official test_df2k.yml style)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override options of -opt")
     parser.add_argument("--model", help="generator weights: .pth, .safetensors or an exported .onnx")
-    parser.add_argument("--input", help="LR image file or folder")
+    parser.add_argument("--input", help="LR image or video file (mp4, mkv, mov, webm, avi), or a folder of them")
     parser.add_argument("--output", help="folder for the results (created)")
     parser.add_argument("--gt", help="folder of HR images with the same names: PSNR/SSIM/LPIPS are computed")
-    parser.add_argument("--scale", type=int, choices=(2, 4), help="upscale factor (default: from the model)")
+    parser.add_argument("--scale", type=int, choices=(1, 2, 3, 4),
+                        help="upscale factor of the generator (default: from the model)")
+    parser.add_argument("--interp", metavar="B:ALPHA",
+                        help="run the blend (1 - ALPHA) model + ALPHA B of two files of one architecture "
+                             "(network interpolation, as rwsr-interpolate writes it)")
     parser.add_argument("--arch", nargs="+", default=[], metavar="KEY=VALUE",
                         help="network_G options overriding what the checkpoint says, e.g. global_residual=true")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="a module of yours that a weight file's generator (module:Class in its metadata) may be "
+                             "imported from; repeat for several (a weight file never imports anything by itself)")
     parser.add_argument("--tile", type=int, help="LR tile size, 0 for whole images (default 0)")
     parser.add_argument("--tile_pad", type=int, help="LR context around each tile (default 16)")
     parser.add_argument("--tile_batch", type=int, help="tiles per forward pass; 0 picks (default)")
@@ -38,11 +45,21 @@ def build_parser():
     parser.add_argument("--back_projection", type=int, metavar="N",
                         help="N iterations of back-projection against the LR image (default 0)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto: CUDA when available")
-    _flag(parser, "--half", "fp16 autocast on CUDA, bf16 on the CPU (faster, up to 2 8-bit levels apart)")
+    _flag(parser, "--half", "fp16 autocast on CUDA; bf16 on the CPU (OpenVINO's bf16 precision, or PyTorch's "
+          "autocast): faster, up to 2 8-bit levels apart")
     _flag(parser, "--compile", "torch.compile the generator; use with --tile (compiled once per tile shape)")
-    parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
-                        help="auto: onnx for .onnx models, torch otherwise; onnx with a .pth exports it first")
-    parser.add_argument("--ext", choices=EXTENSIONS, help="output format (default png, lossless)")
+    parser.add_argument("--backend", choices=("auto", "torch", "onnx", "openvino"), default="auto",
+                        help="auto: the fastest available (CPU: openvino, else onnx; CUDA: torch, onnx for .onnx "
+                             "files), logged; onnx/openvino with a .pth export it to ONNX first")
+    parser.add_argument("--ext", choices=EXTENSIONS,
+                        help="image output format (default png, lossless); png and tif keep 16 bits and alpha, "
+                             "webp (lossless) keeps alpha, jpg neither; videos keep their container")
+    parser.add_argument("--outscale", type=float, metavar="S",
+                        help="final size = round(S x input size), any S > 0 (e.g. 3.5): the model's output "
+                             "resized with MATLAB bicubic (default: the model's factor)")
+    parser.add_argument("--alpha", choices=("bicubic", "model"),
+                        help="how an alpha channel is upscaled: bicubic (default) or through the model as gray")
+    parser.add_argument("--no_niqe", action="store_true", help="no NIQE in the metrics files when there is no --gt")
     parser.add_argument("--suffix", help="appended to each output name, e.g. _x4")
     parser.add_argument("--crop_border", type=int, help="pixels ignored at each border by PSNR/SSIM (default scale)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing results")
@@ -85,7 +102,7 @@ def _check_failures(results):
     failed = sum(len(result.failures) for result in results)
     total = failed + sum(len(result.written) for result in results)
     if failed:
-        raise RwsrError(f"{failed} of {total} image(s) could not be processed (listed above)", exit_code=1)
+        raise RwsrError(f"{failed} of {total} input(s) could not be processed (listed above)", exit_code=1)
 
 
 def _print_tables(results):
@@ -107,11 +124,14 @@ def main(argv=None):
     # Effective only before torch is first imported, i.e. from the command line.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from .. import inference  # torch is imported here, after the arguments are checked
+    from ..inference.model_loading import parse_interp
     from ..options.loader import network_overrides
 
     common = dict(backend=args.backend, prefer_ema=not args.no_ema, overwrite=args.overwrite,
+                  interp=parse_interp(args.interp) if args.interp else None, plugins=tuple(args.plugin),
                   lpips=not args.no_lpips, crop_border=args.crop_border, suffix=args.suffix or "",
-                  progress=not args.no_progress)
+                  progress=not args.no_progress, alpha=args.alpha or "bicubic", outscale=args.outscale,
+                  niqe=not args.no_niqe)
     if form == "options":
         results = inference.super_resolve_option_file(args.opt, args.set, settings, device=args.device,
                                                       ext=args.ext, **common).values()

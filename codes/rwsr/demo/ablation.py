@@ -1,4 +1,5 @@
-"""`make ablation` / `make ablation-pretrain`: the EDL loss variants against plain ESRGAN, on the demo's data.
+"""`make ablation` / `make ablation-pretrain`: the EDL loss variants against plain ESRGAN, on the demo's data;
+`make ablation-degradations`: the degradation model of the training LR (paired + noise, on the fly, both).
 
 Seven arms (options/ablation/<arm>.yml, identical but for the model, the generator and the
 align / exclusion weights) train from the same start checkpoint, data, seed and number of
@@ -51,6 +52,31 @@ ARMS = (
 )
 ARM_KEYS = tuple(arm.key for arm in ARMS)
 
+# `make ablation-degradations`: the degradation model at the same budget (edl_srgan is shared with the loss study).
+DEGRADATION_ARMS = (
+    Arm("edl_srgan", "paired MATLAB-bicubic LR + collected noise injection (the project's model so far)"),
+    Arm("edl_degradations", "LR made on the fly by Real-ESRGAN's second-order degradations"),
+    Arm("edl_degradations_noise", "Real-ESRGAN's degradations, then the collected noise injection"),
+)
+
+
+@dataclass(frozen=True)
+class Study:
+    title: str
+    arms: Tuple[Arm, ...]
+    report: str
+    figure: str
+    summary: str
+
+
+STUDIES = {
+    "losses": Study("Ablation: EDL loss variants against plain ESRGAN", ARMS, REPORT, FIGURE, "summary.json"),
+    "degradations": Study("Ablation: degradation models of the training LR (EDL, srgan)", DEGRADATION_ARMS,
+                          os.path.join("figures", "ablation_degradations.md"),
+                          os.path.join("figures", "ablation_degradations.png"), "summary_degradations.json"),
+}
+ALL_ARM_KEYS = tuple(dict.fromkeys(arm.key for study in STUDIES.values() for arm in study.arms))
+
 
 @dataclass(frozen=True)
 class AblationSettings:
@@ -63,6 +89,7 @@ class AblationSettings:
     arms: Tuple[str, ...] = ARM_KEYS
     overwrite: bool = False
     command: str = "make ablation"
+    study: str = "losses"                   # a key of STUDIES: which arms, table and figure
 
     def train_overrides(self):
         """Budget and start model first, then the user's --set (which wins)."""
@@ -83,10 +110,16 @@ def budget_overrides(iters):
             f"logger.save_checkpoint_freq={min(iters, max(50, iters // 8))}")
 
 
+def study_arms(settings):
+    """The arms of the settings' study that were selected, in the study's order."""
+    return [arm for arm in STUDIES[settings.study].arms if arm.key in settings.arms]
+
+
 def check_settings(settings):
-    unknown = [key for key in settings.arms if key not in ARM_KEYS]
+    valid = [arm.key for arm in STUDIES[settings.study].arms]
+    unknown = [key for key in settings.arms if key not in valid]
     if unknown:
-        raise RwsrError(f"--arms {' '.join(unknown)}: unknown arm; valid: {', '.join(ARM_KEYS)}", exit_code=2)
+        raise RwsrError(f"--arms {' '.join(unknown)}: unknown arm; valid: {', '.join(valid)}", exit_code=2)
     if (settings.test_lr is None) != (settings.test_hr is None):
         raise RwsrError("--test_lr and --test_hr go together (held-out LR images and their HR truth)", exit_code=2)
     for folder in (settings.test_lr, settings.test_hr):
@@ -98,9 +131,8 @@ def check_settings(settings):
         raise RwsrError(f"{start}: start checkpoint not found{hint}")
     from ..options import load_options
     overrides = settings.train_overrides()  # a bad --iters or --set stops here, before any work
-    for arm in ARMS:
-        if arm.key in settings.arms:
-            load_options(os.path.join(REPO, arm.options_file), overrides)
+    for arm in study_arms(settings):
+        load_options(os.path.join(REPO, arm.options_file), overrides)
 
 
 # ---------------------------------------------------------------- evaluation of one result folder
@@ -224,7 +256,7 @@ def run_ablation(settings):
     """The whole ablation: data, bicubic and start model, each arm, then table and figure. Returns 0."""
     check_settings(settings)
     began = time.monotonic()
-    arms = [arm for arm in ARMS if arm.key in settings.arms]
+    arms = study_arms(settings)
     progress = StageProgress(["prepare data", "bicubic and start model"] + [f"arm {arm.key}" for arm in arms]
                              + ["table and figure"])
     if settings.test_lr is None:
@@ -249,7 +281,7 @@ def _with_held_out(settings, lr_dir, hr_dir):
 def budget_of(settings):
     """The shared training budget as the first selected arm's resolved options say (all arms share it)."""
     from ..options import load_options
-    arm = next(arm for arm in ARMS if arm.key in settings.arms)
+    arm = study_arms(settings)[0]
     opt = load_options(os.path.join(REPO, arm.options_file), settings.train_overrides())
     train_set, net = opt["datasets"]["train"], opt["network_G"]
     return {"iterations": opt["train"]["niter"], "batch_size": train_set["batch_size"], "GT_size": train_set["GT_size"],
@@ -271,15 +303,15 @@ def write_outputs(settings, rows):
     stems = [image_stem(p) for p in list_images(settings.test_hr)]
     hr_energy = mean_energy(settings.test_hr, stems, mean_gradient_energy)
     table = format_table(results)
+    study = STUDIES[settings.study]
     paragraphs = describe_run(settings.command, budget_of(settings), results, hr_energy, stems, machine_of())
-    text = write_report(os.path.join(REPO, REPORT), "Ablation: EDL loss variants against plain ESRGAN", table,
-                        paragraphs)
-    atomic_write_text(os.path.join(REPO, RESULTS_ROOT, "summary.json"),
+    text = write_report(os.path.join(REPO, study.report), study.title, table, paragraphs)
+    atomic_write_text(os.path.join(REPO, RESULTS_ROOT, study.summary),
                       json.dumps({"hr_gradient_energy": hr_energy,
                                   "rows": [{"method": m, "what": d, **r} for m, d, r in results]}, indent=2) + "\n")
     panels = [(method, os.path.join(folder, "images")) for method, _, folder in rows]
-    plot_crops(panels, stems[0], settings.test_hr, os.path.join(REPO, FIGURE), SCALE)
-    print("\n" + table + f"\n\nwritten: {REPORT}, {FIGURE}, {RESULTS_ROOT}/summary.json")
+    plot_crops(panels, stems[0], settings.test_hr, os.path.join(REPO, study.figure), SCALE)
+    print("\n" + table + f"\n\nwritten: {study.report}, {study.figure}, {RESULTS_ROOT}/{study.summary}")
     return text
 
 

@@ -14,6 +14,7 @@ from ..archs.network_files import (network_file_name, parse_network_file_name, r
                                    save_network)
 from ..utils.errors import RwsrError
 from ..utils.fs import atomic_write
+from .faults import inject
 
 STATE_FORMAT = "rwsr-training-state"
 STATE_VERSION = 1
@@ -28,12 +29,14 @@ def generator_metadata(opt):
 
 
 class CheckpointWriter:
-    """Saves checkpoints of one experiment and keeps the newest keep_last of them."""
+    """Saves checkpoints of one experiment; keeps the newest keep_last training states and the newest
+    keep_last_models network snapshots (and every snapshot a kept state needs)."""
 
     def __init__(self, paths, opt):
         self.models_dir = paths["models"]
         self.state_dir = paths["training_state"]
         self.keep_last = opt["logger"]["keep_last"] or 0
+        self.keep_last_models = opt["logger"].get("keep_last_models") or 0
         self.generator_format = opt["logger"]["save_format"]
         self.metadata = generator_metadata(opt)
 
@@ -54,25 +57,32 @@ class CheckpointWriter:
             fmt = self.generator_format if name in ("G", "G_ema") else "pth"
             save_network(net, os.path.join(self.models_dir, files[name]), fmt=fmt, metadata=metadata)
         state = dict(state, format=STATE_FORMAT, version=STATE_VERSION, iteration=iteration, networks=files)
+        inject("checkpoint_write", 0, iteration)
         path = os.path.join(self.state_dir, f"{iteration}.state")
         atomic_write(path, lambda tmp: torch.save(state, tmp))
         self.prune()
         return path
 
     def prune(self):
-        """Delete checkpoints older than the newest keep_last states (0 keeps all)."""
-        if self.keep_last <= 0:
+        """Delete training states older than the newest keep_last, then network snapshots older than the
+        newest keep_last_models that no kept state needs (0 keeps all)."""
+        states = list_state_iterations(self.state_dir)
+        if self.keep_last > 0:
+            for iteration in states[:-self.keep_last]:
+                os.remove(os.path.join(self.state_dir, f"{iteration}.state"))
+            states = states[-self.keep_last:]
+        if self.keep_last_models <= 0:
             return
-        iterations = list_state_iterations(self.state_dir)
-        if len(iterations) <= self.keep_last:
-            return
-        oldest_kept = iterations[-self.keep_last]
-        for iteration in iterations[:-self.keep_last]:
-            os.remove(os.path.join(self.state_dir, f"{iteration}.state"))
+        snapshots = {}
         for name in os.listdir(self.models_dir):
             parsed = parse_network_file_name(name)
-            if parsed and parsed[0].isdigit() and int(parsed[0]) < oldest_kept:
-                os.remove(os.path.join(self.models_dir, name))
+            if parsed and parsed[0].isdigit():
+                snapshots.setdefault(int(parsed[0]), []).append(name)
+        needed = set(states) | set(sorted(snapshots)[-self.keep_last_models:])
+        for iteration, names in snapshots.items():
+            if iteration not in needed:
+                for name in names:
+                    os.remove(os.path.join(self.models_dir, name))
 
 
 def list_state_iterations(state_dir):

@@ -7,10 +7,12 @@ from ..archs.network_files import load_network
 from ..options import dump_options
 from ..utils.errors import RwsrError
 from .checkpoints import CheckpointWriter
+from .faults import inject
 from .log import LossWindow, TensorBoard, log_line
+from .preemption import PREEMPTED_EXIT_CODE, StopSignals
 from .resume import changed_training_keys, check_networks_present
 from .rng import capture_rng_states, restore_rng_states
-from .validation import BestTracker, Validator
+from .validation import BestTracker, Validator, choose_best_metric
 
 
 class TrainingDiverged(RwsrError):
@@ -37,17 +39,21 @@ class Trainer:
         self.losses = LossWindow()
         self.best_json = os.path.join(paths["root"], "best.json")
         val_keys = list(data.val_loaders)
-        self.best = BestTracker(opt["val"], opt["val"]["best_dataset"] or (val_keys[0] if val_keys else None))
         self.writer = self.validator = None
         self.tensorboard = TensorBoard(opt, enabled=opt["use_tb_logger"] and runtime.is_main)
         if runtime.is_main:
             self.writer = CheckpointWriter(paths, opt)
             if val_keys:
                 self.validator = Validator(opt, data.val_loaders, runtime.device, paths["val_images"], logger)
+        metric, mode = choose_best_metric(opt, self.validator is not None and self.validator.lpips is not None,
+                                          logger if val_keys and runtime.is_main else None)
+        self.best = BestTracker(metric, mode, opt["val"]["best_dataset"] or (val_keys[0] if val_keys else None))
+        self.stop = StopSignals(opt["train"]["preemption_signals"])
 
     def resume(self, bundle):
         """Restore networks, optimisers, position, best generator and random generators from a checkpoint."""
         state = bundle["state"]
+        inject("resume", self.runtime.rank, state["iteration"])  # after rank 0 read the checkpoint for all
         networks = self.model.networks()
         check_networks_present(bundle, networks)
         for name, net in networks.items():
@@ -70,27 +76,34 @@ class Trainer:
             return
         mine = ranks[self.runtime.rank]
         restore_rng_states(mine["rng"])
-        if self.data.noise_pool is not None and mine.get("noise_pool"):
-            self.data.noise_pool.load_state_dict(mine["noise_pool"])
+        self.data.load_rank_state(mine)
 
     # ------------------------------------------------------------ loop
     def run(self):
+        """Train to train.niter; returns 0, or PREEMPTED_EXIT_CODE when a stop signal ended training early."""
         self.logger.info("training from epoch %d, iteration %d to %d (%d iterations per epoch, %d samples per "
                          "process and iteration)", self.epoch, self.iteration, self.niter,
                          self.data.batches_per_epoch(), self.data.batch_per_process)
         try:
-            while self.iteration < self.niter:
-                self.data.sampler.set_epoch(self.epoch)
-                self.data.sampler.skip(self.epoch_samples)
-                if self._train_epoch():
-                    self.epoch += 1
-                    self.epoch_samples = 0
-            if self.last_saved != self.iteration:
-                self._stop_if_diverged()
-                self.save_checkpoint()
-            self.logger.info("end of training at iteration %d", self.iteration)
+            with self.stop:
+                while self.iteration < self.niter and not self.stop.agreed:
+                    self.data.sampler.set_epoch(self.epoch)
+                    self.data.sampler.skip(self.epoch_samples)
+                    if self._train_epoch():
+                        self.epoch += 1
+                        self.epoch_samples = 0
+                if self.last_saved != self.iteration:
+                    self._stop_if_diverged()
+                    self.save_checkpoint()
         finally:
             self.tensorboard.close()
+        if self.stop.agreed:
+            self.logger.warning("stopped by %s after iteration %d with its training state saved; continue with "
+                                "--auto_resume (exit code %d)", self.stop.received or "a signal to another process",
+                                self.iteration, PREEMPTED_EXIT_CODE)
+            return PREEMPTED_EXIT_CODE
+        self.logger.info("end of training at iteration %d", self.iteration)
+        return 0
 
     def _train_epoch(self):
         """Iterate over the rest of the epoch; True when the epoch was used up."""
@@ -104,16 +117,13 @@ class Trainer:
             self.losses.update(losses, self.iteration, now - last, data_time)
             self._log_validate_save()
             last = time.perf_counter()
-            if self.iteration >= self.niter:
+            if self.iteration >= self.niter or self.stop.agree(self.runtime):
                 return False
         return True
 
     def _step(self, batch):
-        device = self.runtime.device
-        lq = batch["LQ"].to(device, non_blocking=True)
-        gt = batch["GT"].to(device, non_blocking=True)
-        if self.data.noise_pool is not None:
-            lq = self.data.noise_pool.inject(lq)
+        inject("step", self.runtime.rank, self.iteration)
+        lq, gt = self.data.to_device(batch, self.runtime.device)
         self.model.update_learning_rate(self.iteration)
         return self.model.optimize(self.iteration, lq, gt)
 
@@ -156,6 +166,7 @@ class Trainer:
 
     # ------------------------------------------------------------ validation and checkpoints
     def validate(self):
+        inject("validation", self.runtime.rank, self.iteration)
         if self.runtime.is_main:
             results = self.validator.run(self.model, self.iteration, self.tensorboard)
             for key, metrics in results.items():
@@ -173,6 +184,7 @@ class Trainer:
         self.runtime.barrier()
 
     def save_checkpoint(self):
+        inject("checkpoint", self.runtime.rank, self.iteration)
         ranks = self.runtime.gather(self._rank_state())
         if self.runtime.distributed:
             self._check_replicas()
@@ -186,8 +198,7 @@ class Trainer:
         self.runtime.barrier()
 
     def _rank_state(self):
-        pool = self.data.noise_pool
-        return {"rng": capture_rng_states(), "noise_pool": pool.state_dict() if pool is not None else None}
+        return {"rng": capture_rng_states(), **self.data.rank_state()}
 
     def _check_replicas(self):
         """DDP keeps every process's weights equal; a difference means the averaging broke."""

@@ -2,11 +2,15 @@
 
 Every val_freq iterations rank 0 super-resolves each validation set (`datasets.val`,
 `datasets.val_2`, ...), writes the SR images and computes the metrics of `val.metrics`.
-`val.best_metric` on `val.best_dataset` (in `val.best_mode`) chooses best_G.
+`val.best_metric` on `val.best_dataset` (in `val.best_mode`) chooses best_G; a null best_metric
+means PSNR for model sr and LPIPS for the GAN models (PSNR favours their blurriest iteration)
+when its AlexNet weights are at hand.
 """
 import json
 import math
 import os
+
+import torch
 
 from ..metrics import create_lpips_metric, image_metrics, mean_metrics
 from ..utils.fs import atomic_write_text
@@ -39,7 +43,13 @@ class Validator:
 
     def run(self, model, iteration, tensorboard):
         """{datasets key: {metric: mean}} for this iteration."""
-        return {key: self._run_set(key, loader, model, iteration, tensorboard) for key, loader in self.loaders.items()}
+        benchmark = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = False  # image sizes vary: timing algorithms per size would cost more
+        try:
+            return {key: self._run_set(key, loader, model, iteration, tensorboard)
+                    for key, loader in self.loaders.items()}
+        finally:
+            torch.backends.cudnn.benchmark = benchmark
 
     def _run_set(self, key, loader, model, iteration, tensorboard):
         records = []
@@ -59,11 +69,30 @@ class Validator:
                         for key, value in metrics.items())
 
 
+def choose_best_metric(opt, lpips_available, logger):
+    """(metric, mode) choosing best_G: val.best_metric, or its default for the model."""
+    val = opt["val"]
+    metric = val["best_metric"]
+    if metric is None:
+        fallback = "psnr" if "psnr" in val["metrics"] else val["metrics"][0]
+        if opt["model"] == "sr" or ("lpips" in val["metrics"] and lpips_available):
+            metric = fallback if opt["model"] == "sr" else "lpips"
+        else:
+            metric = fallback
+            why = "LPIPS is unavailable" if "lpips" in val["metrics"] else "lpips is not among val.metrics"
+            if logger is not None:
+                logger.warning("val.best_metric: %s, so best_G of this GAN model is chosen by %s, which favours blurry "
+                               "iterations; choose among the saved snapshots by eye or make LPIPS available", why,
+                               metric)
+    mode = val["best_mode"] or ("min" if metric == "lpips" else "max")
+    return metric, mode
+
+
 class BestTracker:
     """The best value so far of one metric on one validation set, and where it was reached."""
 
-    def __init__(self, val_opt, dataset):
-        self.metric, self.mode, self.dataset = val_opt["best_metric"], val_opt["best_mode"], dataset
+    def __init__(self, metric, mode, dataset):
+        self.metric, self.mode, self.dataset = metric, mode, dataset
         self.value = self.iteration = None
 
     def is_better(self, value):

@@ -27,14 +27,9 @@ def resolve_device(name="auto"):
 
 def _compiled(net):
     """torch.compile with weight freezing (inference only: weights become constants that the
-    convolution kernels can pre-pack)."""
-    try:
-        import torch._inductor.config as inductor_config
-
-        inductor_config.freezing = True
-    except (ImportError, AttributeError):
-        pass
-    return torch.compile(net, dynamic=False)
+    convolution kernels can pre-pack). Freezing is an option of this compilation only: the
+    process-wide inductor configuration of the caller stays as it is."""
+    return torch.compile(net, dynamic=False, options={"freezing": True})
 
 
 class TorchForward:
@@ -100,7 +95,9 @@ class OnnxForward:
             self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         except Exception as err:  # onnxruntime raises its own exception types
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise RwsrError(f"{path}: not a valid ONNX model ({first_line})") from None
+            if type(err).__name__ in ("InvalidProtobuf", "InvalidGraph"):  # the file itself is bad
+                raise RwsrError(f"{path}: not a valid ONNX model ({first_line})") from None
+            raise RwsrError(f"{path}: onnxruntime cannot run it ({type(err).__name__}: {first_line})") from None
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         self.input_dtype = np.float16 if "float16" in model_input.type else np.float32

@@ -6,9 +6,11 @@ from ..options.schema import TEST
 from ..utils.errors import RwsrError
 from ..utils.image_io import image_stem
 from ..utils.logger import get_logger
-from .backends import OnnxForward, resolve_device
-from .model_loading import check_model_file, describe_generator, load_generator
-from .onnx_export import export_onnx
+from .backend_choice import backend_candidates, describe_runtime, first_working
+from .backends import resolve_device
+from .community import FixedSizeForward, fixed_size_tiles
+from .model_loading import check_model_file, load_generator
+from .onnx_export import check_onnx_generalises, export_onnx
 from .sr_inference import SRInference
 
 
@@ -17,26 +19,11 @@ def default_settings():
     return {key: spec.default for key, spec in TEST.items()}
 
 
-def _onnxruntime_available():
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def resolve_backend(backend, model_path, device, settings):
-    """torch or onnx. auto: onnx for .onnx files; on the CPU also for PyTorch weights (exported on
-    the fly), since onnxruntime runs this network about 2x faster there (bench/bench_infer.py)."""
-    is_onnx = model_path.lower().endswith(".onnx")
-    if backend == "torch" and is_onnx:
-        raise RwsrError(f"{model_path}: an ONNX model needs --backend onnx (or auto)", exit_code=2)
-    if backend != "auto":
-        return backend
-    if is_onnx or (device.type == "cpu" and not settings["compile"] and not settings["half"]
-                   and _onnxruntime_available()):
-        return "onnx"
-    return "torch"
+def _log_choice(logger, backend, name, forward, exported):
+    how = "exported to ONNX on the fly; " if exported else ""
+    why = "auto: the fastest available here" if backend == "auto" else "asked"
+    logger.info("backend: %s (%s%s; --backend torch/onnx/openvino to choose)", describe_runtime(name, forward),
+                how, why)
 
 
 def _onnx_scale(forward, model_path, requested):
@@ -54,29 +41,45 @@ def _onnx_scale(forward, model_path, requested):
     return scale
 
 
-def _onnx_from_weights(net, options, weights, device, required, logger):
-    """(OnnxForward of the generator exported to a temporary folder, the folder), or (None, None)
-    when the export fails and PyTorch may stand in."""
+def _onnx_from_weights(generator, model_path, device, candidates, settings, logger):
+    """(name, forward of the generator exported to a temporary folder by the first runtime of
+    candidates that runs it, the folder), or (None, None, None) when the export or every runtime
+    fails and PyTorch (the last candidate of auto) stands in."""
+    required = "torch" not in candidates
     folder = tempfile.TemporaryDirectory(prefix="rwsr_onnx_")
-    onnx_path = os.path.join(folder.name, image_stem(weights) + ".onnx")
+    onnx_path = os.path.join(folder.name, image_stem(model_path) + ".onnx")
     try:
-        export_onnx(net, onnx_path, metadata={"upscale": options["upscale"]})
+        export_onnx(generator.net, onnx_path, metadata={"upscale": generator.scale}, in_channels=3)
+        if generator.options is None:  # community model: window attention may trace one size only
+            check_onnx_generalises(onnx_path, generator.net)
+        name, forward = first_working([name for name in candidates if name != "torch"], onnx_path, device,
+                                      settings, logger)
     except RwsrError as err:
         folder.cleanup()
         if required:
             raise
         logger.warning("%s; running PyTorch instead", err)
-        return None, None
-    logger.info("running with onnxruntime (exported on the fly; --backend torch for PyTorch)")
-    return OnnxForward(onnx_path, device), folder
+        return None, None, None
+    return name, forward, folder
+
+
+def _half_supported(generator, device, logger):
+    """fp16 (CUDA) / bf16 (CPU) autocast unless the model says it breaks in that precision (spandrel's flags)."""
+    supported = generator.supports_half if device.type == "cuda" else generator.supports_bfloat16
+    if not supported:
+        precision = "fp16" if device.type == "cuda" else "bf16"
+        logger.warning("--half: %s is not supported in %s; running in fp32", generator.description, precision)
+    return supported
 
 
 def load_inference(model_path, settings=None, backend="auto", device="auto", overrides=None, prefer_ema=True,
-                   strict=True, logger=None, option="--model"):
+                   strict=True, logger=None, option="--model", *, interp=None, plugins=()):
     """SRInference for the model file, configured by `settings` (the `test` section; defaults when None).
 
-    overrides: network_G options that win over what the checkpoint says. A model exported to ONNX
-    on the fly lives in a temporary folder removed by the SRInference's close().
+    overrides: network_G options that win over what the checkpoint says. interp: (other weights
+    file, alpha) runs the blend (1 - alpha) model + alpha other, see rwsr.archs.interpolation.
+    plugins: modules a plugin generator's file may have imported (--plugin). A model exported to
+    ONNX on the fly lives in a temporary folder removed by the SRInference's close().
     """
     settings = dict(default_settings(), **(settings or {}))
     for key in ("tile", "tile_pad", "tile_batch", "back_projection_iters"):
@@ -84,25 +87,41 @@ def load_inference(model_path, settings=None, backend="auto", device="auto", ove
             raise RwsrError(f"{key}: {settings[key]} must not be negative", exit_code=2)
     logger = logger or get_logger()
     overrides = overrides or {}
+    if backend == "openvino" and device == "auto":
+        device = "cpu"  # OpenVINO runs on the CPU here, also on machines with CUDA
     device = resolve_device(device) if isinstance(device, str) else device
     check_model_file(model_path, option)
-    chosen = resolve_backend(backend, model_path, device, settings)
+    candidates = backend_candidates(backend, model_path, device, settings)
     common = dict(tile=settings["tile"], tile_pad=settings["tile_pad"], tile_batch=settings["tile_batch"],
                   ensemble=settings["ensemble"],
                   back_projection=settings["back_projection_iters"] if settings["back_projection"] else 0,
                   back_projection_weight=settings["back_projection_lamda"])
     if model_path.lower().endswith(".onnx"):
-        forward = OnnxForward(model_path, device)
+        if interp:
+            raise RwsrError(f"{model_path}: --interp blends PyTorch weights (.pth, .safetensors), not ONNX models",
+                            exit_code=2)
+        name, forward = first_working(candidates, model_path, device, settings, logger)
         scale = _onnx_scale(forward, model_path, overrides.get("upscale"))
-        logger.info("model: %s (ONNX, x%d, onnxruntime %s)", model_path, scale, forward.session.get_providers()[0])
+        input_size = int(getattr(forward, "metadata", {}).get("input_size") or 0)
+        if input_size:  # exported for one input size (window attention): tiles of exactly that size
+            forward = FixedSizeForward(forward, input_size, scale)
+            common = fixed_size_tiles(common, input_size, logger)
+        logger.info("model: %s (ONNX, x%d)", model_path, scale)
+        _log_choice(logger, backend, name, forward, exported=False)
         return SRInference(forward, scale, **common)
-    net, options, weights = load_generator(model_path, overrides, prefer_ema, strict, logger, option)
-    logger.info("model: %s, %s", weights, describe_generator(options))
-    if chosen == "onnx":
-        forward, folder = _onnx_from_weights(net, options, weights, device, backend == "onnx", logger)
+    generator = load_generator(model_path, overrides, interp=interp, plugins=plugins, prefer_ema=prefer_ema,
+                               strict=strict, logger=logger, option=option)
+    logger.info("model: %s, %s", generator.weights, generator.description)
+    half = settings["half"] and _half_supported(generator, device, logger)
+    if candidates != ["torch"]:
+        name, forward, folder = _onnx_from_weights(generator, model_path, device, candidates,
+                                                   dict(settings, half=half), logger)
         if forward is not None:
-            return SRInference(forward, options["upscale"], resources=[folder], **common)
+            _log_choice(logger, backend, name, forward, exported=True)
+            return SRInference(forward, generator.scale, resources=[folder], **common)
     if settings["compile"] and not settings["tile"]:
         logger.warning("compile without --tile recompiles for every new image size")
-    return SRInference(net, options["upscale"], half=settings["half"], device=device, channels_last=True,
+    autocast = (" fp16 autocast" if device.type == "cuda" else " bf16 autocast") if half else ""
+    logger.info("backend: PyTorch%s (%s)", autocast, "asked" if backend == "torch" else "auto")
+    return SRInference(generator.net, generator.scale, half=half, device=device, channels_last=True,
                        compile=settings["compile"], **common)

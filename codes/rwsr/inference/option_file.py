@@ -9,9 +9,10 @@ from ..runtime import apply_gpu_ids
 from ..utils.errors import RwsrError
 from ..utils.logger import setup_logger
 from .backends import resolve_device
-from .folders import OutputSettings, lpips_for, refuse_same_folder, super_resolve_samples, write_report
+from .folders import OutputSettings, refuse_same_folder, super_resolve_samples, write_report
 from .inputs import dataset_samples
 from .loading import load_inference
+from .scoring import lpips_for
 
 
 def load_test_options(path, overrides=()):
@@ -55,11 +56,14 @@ def _dataset_folders(opt, overwrite):
 
 
 def super_resolve_option_file(path, overrides=(), settings=None, backend="auto", device=None, prefer_ema=True,
-                     overwrite=False, lpips=True, crop_border=None, ext=None, suffix="", progress=True):
+                     overwrite=False, lpips=True, crop_border=None, ext=None, suffix="", progress=True,
+                     interp=None, plugins=(), alpha="bicubic", outscale=None, niqe=True):
     """Super-resolve every dataset of the option file into results/<name>/<dataset>/.
 
     settings: the `test` section with command-line values on top (None: the file's). Returns
     {dataset name: FolderResult}; an image that fails is reported and counted, not fatal.
+    interp, plugins: as load_inference's (plugins adds to the file's `plugins:`). suffix: appended to
+    result names (default: the file's `suffix` key). alpha, outscale, niqe: as super_resolve_folder's.
     """
     opt = load_test_options(path, overrides)
     root, folders = _dataset_folders(opt, overwrite)
@@ -74,18 +78,21 @@ def super_resolve_option_file(path, overrides=(), settings=None, backend="auto",
     results = {}
     inference = load_inference(opt["path"]["pretrain_model_G"], settings, backend, device,
                                network_overrides(path, overrides, opt), prefer_ema, opt["path"]["strict_load"],
-                               logger, option="path.pretrain_model_G")
+                               logger, option="path.pretrain_model_G", interp=interp,
+                               plugins=tuple(opt.get("plugins") or ()) + tuple(plugins))
     with inference:
         for key, name, folder, samples in datasets:
             with_gt = opt["datasets"][key]["mode"] == "LQGT"
-            output = OutputSettings(output_dir=folder, ext=ext or settings["save_ext"], suffix=suffix or "",
-                                    overwrite=overwrite, progress=progress,
+            output = OutputSettings(output_dir=folder, ext=ext or settings["save_ext"],
+                                    suffix=suffix or opt["suffix"] or "", overwrite=overwrite, progress=progress,
+                                    alpha=alpha, outscale=outscale, niqe=niqe,
                                     crop_border=crop_border if crop_border is not None else opt["crop_border"])
             output.lpips_metric, lpips_note = lpips_for(with_gt, lpips, device, opt["path"]["pretrained_backbones"],
                                                         logger)
             logger.info("testing %s (%d images) -> %s", name, len(samples), folder)
             results[name] = super_resolve_samples(samples, inference, output, description=name)
             info = {"model": opt["path"]["pretrain_model_G"], "dataset": name, "scale": inference.scale,
+                    "outscale": outscale,
                     "crop_border": output.crop_border, "lpips": lpips_note}
             write_report(results[name], output, info, logger)
     return results

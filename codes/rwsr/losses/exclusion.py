@@ -29,7 +29,10 @@ def _exclusion_term(grad_p, grad_1):
 
 
 class ExclusionLoss(nn.Module):
-    def __init__(self, scales):
+    # The generator outputs it compares (a train.losses entry's loss(output, gt) is the default).
+    inputs = ("y_p", "y_1")
+
+    def __init__(self, scales=3):
         super().__init__()
         if scales < 1:
             raise RwsrError(f"train.exclusion_scales: {scales} must be at least 1")

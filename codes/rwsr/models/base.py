@@ -1,9 +1,11 @@
 """What every training model shares: the generator, its optimiser, EMA, learning rates."""
 import torch
 
-from ..archs import build_generator, generator_outputs
+from ..archs import GENERATOR_OUTPUTS, generator_arguments, generator_outputs, is_dual_output, is_import_path
 from ..archs.network_files import load_network
+from ..utils.errors import OptionError, RwsrError
 from .ema import ModelEMA
+from .extra_losses import branch_outputs, build_extra_losses, plugin_search_dirs
 from .lr_schedule import schedule_from_options
 from .optim import NetOptimizer, Precision
 
@@ -22,12 +24,20 @@ class BaseModel:
         self.memory_format = (torch.channels_last if self.train_opt["channels_last"] and self.device.type == "cuda"
                               else torch.contiguous_format)
         self.schedule = schedule_from_options(self.train_opt)
-        self.net_g = self._place(build_generator(opt["network_G"]))
+        cls, _, kwargs = generator_arguments(dict(opt["network_G"], scale=opt["scale"]), opt.get("plugins", ()),
+                                             plugin_search_dirs(opt))
+        if is_import_path(opt["network_G"]["which_model_G"]):
+            # Checkpoints record network_G: for your own class, the arguments it was built with (upscale
+            # included when it came from scale), so a weight file alone says how to rebuild it.
+            opt["network_G"] = dict(which_model_G=opt["network_G"]["which_model_G"], **kwargs)
+        self.net_g = self._place(cls(**kwargs))
         self._load_pretrained(self.net_g, opt["path"]["pretrain_model_G"])
         decay = self.train_opt["ema_decay"] or 0.0
         self.ema = ModelEMA(self.net_g, decay) if decay > 0 else None
-        self.net_g_train = runtime.wrap_ddp(self.net_g)
+        self.net_g_train = runtime.wrap_ddp(self.net_g, find_unused=self.generator_leaves_parameters_unused())
         self.optimizers = {"G": self._make_optimizer(self.net_g, "G", self.generator_betas())}
+        self.extra_losses = build_extra_losses(opt, self.device)
+        self._outputs_checked = False
 
     # construction helpers
     def _place(self, net):
@@ -47,8 +57,35 @@ class BaseModel:
         betas = betas or (t[f"beta1_{which}"], t[f"beta2_{which}"])
         return NetOptimizer(net, lr, betas, t[f"weight_decay_{which}"], self.device, self.precision, t["grad_clip"])
 
+    def generator_leaves_parameters_unused(self):
+        """True when a generator step may leave parameters without gradient (DDP must then search for them
+        in every step, which costs time, so only then). Model sr's loss reads y: every parameter."""
+        return False
+
     def to_device_layout(self, tensor):
         return tensor.contiguous(memory_format=self.memory_format)
+
+    def branch_loss_users(self):
+        """Names of the losses that read y_p or y_1 (they need a generator returning (y, y_p, y_1))."""
+        return [extra.name for extra in self.extra_losses if {"y_p", "y_1"} & branch_outputs([extra])]
+
+    def generator_output_dict(self, out, gt):
+        """{y, y_p, y_1} of a generator forward; a single-output generator's y stands for all three.
+
+        The first call checks what only a forward shows: the output size, and the branches that losses read.
+        """
+        outputs = dict(zip(GENERATOR_OUTPUTS, generator_outputs(out)))
+        if not self._outputs_checked:
+            users = self.branch_loss_users()
+            if users and not is_dual_output(out):
+                raise OptionError(f"train: {users[0]} needs the branches y_p and y_1, but the generator "
+                                  f"({self.opt['network_G']['which_model_G']}) returns only y")
+            if outputs["y"].shape[-2:] != gt.shape[-2:]:
+                raise RwsrError(f"network_G: the generator returns {tuple(outputs['y'].shape[-2:])} images for HR "
+                                f"crops of {tuple(gt.shape[-2:])} (scale {self.opt['scale']}); does it upscale by "
+                                f"{self.opt['scale']}?", exit_code=2)
+            self._outputs_checked = True
+        return outputs
 
     # training interface
     def networks(self):

@@ -2,16 +2,18 @@
 
 Per iteration, as the official SRGANModel: the generator step (when
 iteration % D_update_ratio == 0 and iteration > D_init_iters) with the model's objective
-(rwsr.models.edl_objectives) plus the optional gradient-exclusion loss on (y_p, y_1); then the
-discriminator step on HR against the same y, detached.
+(rwsr.models.edl_objectives) plus the optional gradient-exclusion loss on (y_p, y_1) and the
+train.losses terms (rwsr.models.extra_losses); then the discriminator step on HR against the same y,
+detached.
 """
 import torch
 
 from ..archs import build_discriminator, generator_outputs
-from ..losses import ExclusionLoss, FeatureLoss, GANLoss, LPIPSLoss, PixelLoss, gradient_penalty
+from ..losses import LOSSES, gradient_penalty
 from ..utils.errors import OptionError
 from .base import BaseModel
 from .edl_objectives import objective_for
+from .extra_losses import extra_terms, plugin_search_dirs
 
 ADVERSARIAL_TERMS = {"y": "gan", "y_p": "gan1", "y_1": "gan2"}
 PIXEL_TERMS = {"y": "pix", "y_p": "pix1", "y_1": "pix2"}
@@ -34,9 +36,9 @@ class EDLModel(BaseModel):
         for key in ("beta1", "beta2"):
             if t[key] is not None:
                 logger.warning("train.%s is read by model sr only; the GAN model uses %s_G / %s_D", key, key, key)
-        if not any(weight > 0 for weight in self.weights.values()):
-            raise OptionError("train: pixel_weight, feature_weight, gan_weight and exclusion_weight are all 0; "
-                              "the generator would have no loss")
+        if not any(weight > 0 for weight in self.weights.values()) and not self.extra_losses:
+            raise OptionError("train: pixel_weight, feature_weight, gan_weight and exclusion_weight are all 0 and "
+                              "train.losses is empty; the generator would have no loss")
         self._build_losses(opt)
         self.net_d = None
         if self.weights["gan"] > 0:
@@ -45,29 +47,54 @@ class EDLModel(BaseModel):
             logger.info("train.gan_weight is 0: no discriminator, no adversarial loss")
 
     def _build_losses(self, opt):
+        """The terms of the official flat keys, built through the loss registry under their registered names."""
         t = self.train_opt
-        self.pixel_loss = PixelLoss(t["pixel_criterion"]).to(self.device) if self.weights["pix"] > 0 else None
+        self.pixel_loss = None
+        if self.weights["pix"] > 0:
+            self.pixel_loss = LOSSES.build("pixel", {"criterion": t["pixel_criterion"]}, "train").to(self.device)
         self.feature_loss = None
         if self.weights["fea"] > 0:
             weights_dir = opt["path"]["pretrained_backbones"]
             if t["feature_criterion"] == "lpips":
-                loss = LPIPSLoss(pretrained=t["feature_pretrained"], weights_dir=weights_dir)
+                loss = LOSSES.build("lpips", {"pretrained": t["feature_pretrained"], "weights_dir": weights_dir},
+                                    "train")
             else:
-                loss = FeatureLoss(t["feature_criterion"], layer=t["feature_layer"],
-                                   pretrained=t["feature_pretrained"], weights_dir=weights_dir)
+                loss = LOSSES.build("feature", {"criterion": t["feature_criterion"], "layer": t["feature_layer"],
+                                                "pretrained": t["feature_pretrained"], "weights_dir": weights_dir},
+                                    "train")
             self.feature_loss = loss.to(self.device, memory_format=self.memory_format)
-        self.exclusion_loss = ExclusionLoss(t["exclusion_scales"]) if self.weights["excl"] > 0 else None
-        self.gan_loss = GANLoss(self.gan_type).to(self.device)
+        self.exclusion_loss = None
+        if self.weights["excl"] > 0:
+            self.exclusion_loss = LOSSES.build("exclusion", {"scales": t["exclusion_scales"]}, "train")
+        self.gan_loss = LOSSES.build("gan", {"gan_type": self.gan_type}, "train").to(self.device)
 
     def _build_discriminator(self, opt):
         if opt["network_D"]["sync_bn"] and self.runtime.distributed and self.device.type != "cuda":
             raise OptionError("network_D.sync_bn: SyncBatchNorm needs CUDA devices; set it to false for "
                               "training on CPU (each process then uses its own batch statistics)")
-        net_d = self._place(build_discriminator(opt["network_D"]))
+        net_d = self._place(build_discriminator(opt["network_D"], opt.get("plugins", ()), plugin_search_dirs(opt)))
         self._load_pretrained(net_d, opt["path"]["pretrain_model_D"])
-        self.net_d_train = self.runtime.wrap_ddp(net_d)
+        # D runs on HR and then on the fake before one backward. Its BatchNorm running statistics are never
+        # used (D is always in training mode), so they are not broadcast from rank 0 at each forward: that
+        # in-place overwrite between the two calls is what breaks backward on some torch releases.
+        self.net_d_train = self.runtime.wrap_ddp(net_d, broadcast_buffers=False)
         self.net_d = net_d
         self.optimizers["D"] = self._make_optimizer(self.net_d, "D")
+
+    def generator_leaves_parameters_unused(self):
+        """True when the generator loss reaches neither y nor both branches y_p and y_1: srgan with only a
+        pixel weight (y_1) or only a GAN weight (y_p) leaves the other branch without gradient."""
+        t = self.train_opt
+        if self.opt["network_G"]["which_model_G"] == "RRDB":  # one output: every parameter makes y
+            return False
+        reached = {entry.get("output") or "y" for entry in t.get("losses") or () if entry.get("weight", 1)}
+        if (t["feature_weight"] or 0) > 0 or (t["exclusion_weight"] or 0) > 0:
+            reached.add("y")  # the feature loss reads y, the exclusion loss both branches
+        if (t["pixel_weight"] or 0) > 0:
+            reached.add("y_1")  # every objective reads pix2 (srgan_al: pix of y as well)
+        if (t["gan_weight"] or 0) > 0:
+            reached.update(objective_for(self.opt["model"], t["align_weight"]).adversarial_inputs)
+        return not ("y" in reached or {"y_p", "y_1"} <= reached)
 
     def networks(self):
         nets = super().networks()
@@ -91,24 +118,39 @@ class EDLModel(BaseModel):
             self._discriminator_step(gt, y.detach(), logs)
         return logs
 
+    def branch_loss_users(self):
+        users = super().branch_loss_users()
+        return (["train.exclusion_weight"] if self.exclusion_loss is not None else []) + users
+
     def _generator_step(self, lq, gt, logs):
         optimizer = self.optimizers["G"]
         optimizer.zero_grad()
         if self.net_d is not None:
             self.net_d.requires_grad_(False)
         with self.precision.autocast():
-            outputs = dict(zip(("y", "y_p", "y_1"), generator_outputs(self.net_g_train(lq))))
+            outputs = self.generator_output_dict(self.net_g_train(lq), gt)
+        total, terms, _ = self.generator_loss(outputs, gt)
+        optimizer.scale_loss(total).backward()
+        optimizer.step()
+        self._after_generator_step()
+        logs.update((name, value.detach()) for name, value in terms.items())
+        return outputs["y"]
+
+    def generator_loss(self, outputs, gt):
+        """(total, {l_g_<name>: term}, log-only names) of the G step for the generator outputs:
+        objective(model) [+ exclusion] + the train.losses terms, in this order."""
+        with self.precision.autocast():
             terms = self._weighted_terms(outputs, gt)
+            extras = extra_terms(self.extra_losses, outputs, gt)
         total, extra = self.objective.loss(terms, self.cr_weight, self.align_weight)
         if self.exclusion_loss is not None:
             extra["excl"] = self.weights["excl"] * self.exclusion_loss(outputs["y_p"].float(), outputs["y_1"].float())
             total = total + extra["excl"]
-        optimizer.scale_loss(total).backward()
-        optimizer.step()
-        self._after_generator_step()
-        logs.update((f"l_g_{name}", value.detach()) for name, value in {**terms, **extra}.items())
-        logs["l_g_total"] = total.detach()
-        return outputs["y"]
+        for value in extras.values():
+            total = total + value
+        logged = {f"l_g_{name}": value for name, value in {**terms, **extra, **extras}.items()}
+        logged["l_g_total"] = total
+        return total, logged, tuple(f"l_g_{name}" for name in self.objective.log_only if name in terms)
 
     def _weighted_terms(self, outputs, gt):
         """pix, pix1, pix2, fea and the adversarial terms of the objective, weighted, in fp32."""

@@ -24,6 +24,9 @@ class Objective:
     # authors' code calls it (D(HR) follows); its BatchNorm statistics depend on that order.
     adversarial_inputs: Tuple[str, ...]
     loss: Callable
+    # Terms computed for the log only (as the authors' code logs them): the loss never reads them.
+    # tests/test_no_silent_term.py checks that every other logged term reaches G through the total.
+    log_only: Tuple[str, ...] = ()
 
 
 def _with_extra(base, extra):
@@ -67,12 +70,12 @@ def srgan_r_loss(terms, cr, align):
 
 
 OBJECTIVES = {
-    "srgan": Objective(("y_p",), srgan_loss),
+    "srgan": Objective(("y_p",), srgan_loss, log_only=("pix", "pix1")),
     # The authors' compiled build of srgan, which adds the align term, also lets D judge y (for its log).
-    "srgan+align": Objective(("y", "y_p"), srgan_loss),
-    "srgan_al": Objective(("y", "y_p", "y_1"), srgan_al_loss),
-    "srgan_an": Objective(("y", "y_p"), srgan_an_loss),
-    "srgan_r": Objective(("y", "y_p"), srgan_r_loss),
+    "srgan+align": Objective(("y", "y_p"), srgan_loss, log_only=("pix", "pix1", "gan")),
+    "srgan_al": Objective(("y", "y_p", "y_1"), srgan_al_loss, log_only=("pix1",)),
+    "srgan_an": Objective(("y", "y_p"), srgan_an_loss, log_only=("pix", "pix1", "gan")),
+    "srgan_r": Objective(("y", "y_p"), srgan_r_loss, log_only=("pix",)),
 }
 
 

@@ -3,6 +3,7 @@ import torch
 from torch.nn.utils import clip_grad_norm_
 
 from ..utils.errors import RwsrError
+from ..utils.torch_compat import grad_scaler
 
 
 class Precision:
@@ -25,7 +26,7 @@ class Precision:
         return torch.autocast(device_type=self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
 
     def grad_scaler(self):
-        return torch.amp.GradScaler(self.device_type, enabled=self.dtype == torch.float16)
+        return grad_scaler(self.device_type, enabled=self.dtype == torch.float16)
 
 
 def make_adam(params, lr, betas, weight_decay, device):

@@ -11,7 +11,10 @@ import re
 import yaml
 
 from ..utils.errors import OptionError
-from .schema import ALIGN_WEIGHT_DEFAULTS, CR_WEIGHT_DEFAULT, DATASET, DATASETS_KEY, GENERAL, LOSS_VARIANTS, REQUIRED, SECTIONS
+from ..utils.registry import is_import_path, plugin_module
+from .degradation_checks import check_degradation, hoist_top_level_keys
+from .schema import (ALIGN_WEIGHT_DEFAULTS, CR_WEIGHT_DEFAULT, DATASET, DATASETS_KEY, DEGRADATION, GENERAL,
+                     LOSS_ARGUMENTS, LOSS_ENTRY, LOSS_VARIANTS, REQUIRED, SECTIONS)
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -75,7 +78,7 @@ def network_overrides(pairs, scale=None):
         parts, value = parse_override(text)
         raw[".".join(parts)] = value
     top = {"name": "cli", "network_G": raw}
-    if raw.get("upscale") in (2, 4):
+    if raw.get("upscale") is not None:  # validated against network_G.upscale
         top["scale"] = raw["upscale"]
     validated = validate(top, phase="test")["network_G"]
     overrides = {key: validated[key] for key in raw}
@@ -118,6 +121,8 @@ def _coerce_value(value, kind, path):
         return value
     if kind == "str" and isinstance(value, str):
         return value
+    if kind == "map" and isinstance(value, dict):
+        return dict(value)
     if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if kind == "int" and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -131,8 +136,11 @@ def _check_choices(value, spec, path):
     if spec.choices is None or value is None:
         return
     for item in value if spec.kind.startswith("list[") else [value]:
+        if spec.import_path and is_import_path(item):
+            continue  # resolved and checked when the class is built (rwsr.utils.registry)
         if item not in spec.choices:
-            raise OptionError(f"{path}: {item!r} is not one of {', '.join(str(c) for c in spec.choices)}")
+            extra = " (or an import path module:Class)" if spec.import_path else ""
+            raise OptionError(f"{path}: {item!r} is not one of {', '.join(str(c) for c in spec.choices)}{extra}")
 
 
 def _validate_table(raw, table, prefix, check_required):
@@ -159,10 +167,11 @@ def _validate_table(raw, table, prefix, check_required):
 
 def validate(raw, phase="train"):
     """Defaults applied and every key checked; returns a new plain dict."""
+    raw = hoist_top_level_keys(raw)  # Real-ESRGAN's top-level degradation keys
     valid_top = list(GENERAL) + list(SECTIONS) + [DATASETS_KEY]
     for key in raw:
         if key not in valid_top:
-            raise OptionError(_suggest(str(key), valid_top, ""))
+            raise OptionError(_suggest(str(key), valid_top + list(DEGRADATION), ""))
     general_raw = {k: v for k, v in raw.items() if k in GENERAL}
     opt = _validate_table(general_raw, GENERAL, "", check_required=True)
     if opt["model"] == "edl":
@@ -170,7 +179,7 @@ def validate(raw, phase="train"):
     for section, table in SECTIONS.items():
         present = raw.get(section) is not None
         required = present or (phase == "train" and section == "train")
-        opt[section] = _validate_table(raw.get(section) or {}, table, f"{section}.", required)
+        opt[section] = _validate_section(raw.get(section) or {}, table, section, required)
     datasets_raw = raw.get(DATASETS_KEY) or {}
     if not isinstance(datasets_raw, dict):
         raise OptionError(f"{DATASETS_KEY}: expected a mapping of dataset names to sections")
@@ -178,10 +187,16 @@ def validate(raw, phase="train"):
     for name, section in datasets_raw.items():
         dataset_phase(str(name))
         opt[DATASETS_KEY][str(name)] = _validate_table(section or {}, DATASET, f"{DATASETS_KEY}.{name}.", True)
-    if opt["network_G"]["upscale"] is None:
-        opt["network_G"]["upscale"] = opt["scale"]
-    elif opt["network_G"]["upscale"] != opt["scale"]:
-        raise OptionError(f"network_G.upscale: {opt['network_G']['upscale']} differs from scale {opt['scale']}")
+    if opt["scale"] < 1:
+        raise OptionError(f"scale: {opt['scale']} must be at least 1")
+    upscale = opt["network_G"].get("upscale")
+    if upscale is None:
+        if not is_import_path(opt["network_G"]["which_model_G"]):
+            opt["network_G"]["upscale"] = opt["scale"]
+    elif upscale != opt["scale"]:
+        raise OptionError(f"network_G.upscale: {upscale} differs from scale {opt['scale']}")
+    opt["train"]["losses"] = _validate_losses(opt["train"]["losses"] or [])
+    opt["plugins"] = _allowed_plugins(opt)
     if opt["crop_border"] is None:
         opt["crop_border"] = opt["scale"]
     if opt["train"]["align_weight"] is None:
@@ -191,7 +206,79 @@ def validate(raw, phase="train"):
     if phase == "train":
         _check_training(opt)
         _check_generator_objective(opt["model"], opt["train"])
+        _check_branch_losses(opt)
     return opt
+
+
+def _validate_section(raw, table, section, required):
+    """A section of SECTIONS; a network named by an import path keeps its other keys as given: they are
+    the class's keyword arguments, checked against its constructor when it is built."""
+    name_key = {"network_G": "which_model_G", "network_D": "which_model_D"}.get(section)
+    if name_key and isinstance(raw, dict) and is_import_path(raw.get(name_key)):
+        return dict(raw)
+    return _validate_table(raw, table, f"{section}.", required)
+
+
+# Term names of the models' own losses (l_g_<name> in the log): an entry of train.losses may not reuse them.
+BUILT_IN_TERMS = ("pix", "pix1", "pix2", "fea", "gan", "gan1", "gan2", "cr", "align", "excl", "total")
+# Registered losses that compare the two EDL branches with each other instead of an output with HR.
+BRANCH_LOSSES = ("exclusion",)
+
+
+def _validate_losses(entries):
+    """train.losses: each entry's reserved keys (LOSS_ENTRY) checked and defaulted; a registered loss's other
+    keys checked against its table, an import path's kept as given (checked when the loss is built)."""
+    resolved, names = [], {}
+    for index, entry in enumerate(entries):
+        where = f"train.losses[{index}]"
+        fixed = {key: value for key, value in entry.items() if key in LOSS_ENTRY}
+        kwargs = {key: value for key, value in entry.items() if key not in LOSS_ENTRY}
+        if entry.get("type") == "gan":
+            raise OptionError(f"{where}.type: gan is the adversarial loss against network_D, not a loss(output, gt); "
+                              "set train.gan_weight")
+        spec = _validate_table(fixed, LOSS_ENTRY, f"{where}.", check_required=True)
+        loss_type = spec["type"]
+        if not is_import_path(loss_type):
+            kwargs = _validate_table(kwargs, LOSS_ARGUMENTS[loss_type], f"{where}.", check_required=True)
+            if loss_type in BRANCH_LOSSES:
+                if entry.get("output") is not None:
+                    raise OptionError(f"{where}.output: {loss_type} compares y_p with y_1; drop output")
+                spec["output"] = None
+        name = spec["name"] or (loss_type.rsplit(":", 1)[-1] if is_import_path(loss_type) else loss_type)
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+            raise OptionError(f"{where}.name: {name!r} must be a plain identifier (it is logged as l_g_<name>)")
+        if name in BUILT_IN_TERMS or name in names:
+            taken = f"train.losses[{names[name]}]" if name in names else "a term of the models' own losses"
+            raise OptionError(f"{where}.name: {name} is already {taken}; set its name:")
+        names[name] = index
+        resolved.append(dict(spec, name=name, **kwargs))
+    return resolved
+
+
+def _allowed_plugins(opt):
+    """Modules that may be imported: those of `plugins:` and those the file names in an import path."""
+    named = [opt["network_G"].get("which_model_G"), opt["network_D"].get("which_model_D")]
+    named += [entry["type"] for entry in opt["train"]["losses"]]
+    modules = list(opt["plugins"] or [])
+    for name in named:
+        if is_import_path(name) and plugin_module(name) not in modules:
+            modules.append(plugin_module(name))
+    return modules
+
+
+def _check_branch_losses(opt):
+    """Losses on y_p and y_1 need a generator with both branches and a model that reads them.
+
+    A plugin generator's outputs are known only at its first forward (the model checks then)."""
+    single = opt["network_G"].get("which_model_G") == "RRDB"
+    what = "which_model_G: RRDB returns only y" if single else "model sr trains the pixel loss of y"
+    if opt["train"]["exclusion_weight"] and (single or opt["model"] == "sr"):
+        raise OptionError(f"train.exclusion_weight: {opt['train']['exclusion_weight']} cannot apply ({what}); the "
+                          "exclusion of y_p and y_1 needs which_model_G: RRDBNet and a GAN model, or set it to 0")
+    for index, entry in enumerate(opt["train"]["losses"]):
+        if single and (entry["output"] in ("y_p", "y_1") or entry["type"] in BRANCH_LOSSES):
+            raise OptionError(f"train.losses[{index}]: {entry['name']} needs the branches y_p, y_1, but "
+                              "which_model_G: RRDB returns only y; use output: y or which_model_G: RRDBNet")
 
 
 def _check_generator_objective(model, train):
@@ -226,17 +313,18 @@ def _check_training(opt):
         if dataset_phase(name) == "val" and ds["mode"] != "LQGT":
             raise OptionError(f"datasets.{name}.mode: validation compares with GT; use mode LQGT")
     _check_validation(opt["val"], [name for name in datasets if dataset_phase(name) == "val"])
+    check_degradation(opt, dataset_phase)
 
 
 def _check_validation(val, val_sets):
     """best_G is chosen by one metric of one validation set; fill in the direction."""
-    if val["best_metric"] not in val["metrics"]:
+    if val["best_metric"] is not None and val["best_metric"] not in val["metrics"]:
         raise OptionError(f"val.best_metric: {val['best_metric']} is not among val.metrics "
                           f"({', '.join(val['metrics'])}); add it there or choose another")
     if val["best_dataset"] is not None and val["best_dataset"] not in val_sets:
         known = ", ".join(val_sets) or "none"
         raise OptionError(f"val.best_dataset: {val['best_dataset']} is not a validation set (datasets: {known})")
-    if val["best_mode"] is None:
+    if val["best_mode"] is None and val["best_metric"] is not None:  # null best_metric: chosen at training start
         val["best_mode"] = "min" if val["best_metric"] == "lpips" else "max"
 
 

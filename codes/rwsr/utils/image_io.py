@@ -1,8 +1,12 @@
-"""Reading and writing images as RGB numpy arrays.
+"""Reading and writing images as numpy arrays (RGB channel order).
 
-Every reader returns HxWx3 RGB: gray is replicated, alpha is dropped, and the
-bit depth (uint8 or uint16) is kept so that callers decide how to quantise.
+read_image_any keeps what the file holds: HxW gray, HxWx2 gray+alpha, HxWx3 RGB
+or HxWx4 RGBA, uint8 or uint16 (palette images are expanded to RGB or RGBA).
+read_image returns HxWx3 RGB for the networks and training readers: gray is
+replicated, alpha is dropped. Both keep the bit depth (uint8 or uint16) so that
+callers decide how to quantise.
 """
+import io
 import os
 
 import cv2
@@ -55,43 +59,84 @@ def _looks_truncated(data):
     return False
 
 
-def decode_image(data, name="<bytes>"):
-    """Decode encoded image bytes to an RGB uint8/uint16 array."""
+PNG_GRAY_ALPHA = 4  # the IHDR colour type of gray+alpha PNG files
+
+
+def _png_color_type(data):
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 25 and data[12:16] == b"IHDR":
+        return data[25]
+    return None
+
+
+def decode_image_any(data, name="<bytes>"):
+    """Decode encoded image bytes keeping gray, gray+alpha, RGB or RGBA (uint8/uint16, RGB order)."""
     buffer = np.frombuffer(data, dtype=np.uint8)
     img = None
     if buffer.size and not _looks_truncated(data):
         img = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise RwsrError(f"{name}: cannot read image (unreadable or truncated file); replace or remove it")
-    return _to_rgb(img, name)
-
-
-def _to_rgb(img, name):
-    if img.dtype not in (np.uint8, np.uint16):
-        if img.dtype == np.float32:  # e.g. float TIFF/EXR in [0, 1]
-            img = np.clip(np.rint(img * 65535.0), 0, 65535).astype(np.uint16)
-        else:
-            raise RwsrError(f"{name}: unsupported pixel type {img.dtype}; save it as 8- or 16-bit")
+    img = _integer_pixels(img, name)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
     if img.ndim == 2:
-        return np.repeat(img[:, :, None], 3, axis=2)
+        return img
     channels = img.shape[2]
-    if channels == 1:
-        return np.repeat(img, 3, axis=2)
+    if channels == 4 and _png_color_type(data) == PNG_GRAY_ALPHA:  # OpenCV expands it to BGRA
+        return np.ascontiguousarray(img[:, :, [0, 3]])
     if channels == 3:
         return np.ascontiguousarray(img[:, :, ::-1])
     if channels == 4:
-        return np.ascontiguousarray(img[:, :, 2::-1])
+        return np.ascontiguousarray(img[:, :, [2, 1, 0, 3]])
     raise RwsrError(f"{name}: {channels} channels; expected gray, RGB or RGBA")
+
+
+def _integer_pixels(img, name):
+    if img.dtype in (np.uint8, np.uint16):
+        return img
+    if img.dtype == np.float32:  # e.g. float TIFF/EXR in [0, 1]
+        return np.clip(np.rint(img * 65535.0), 0, 65535).astype(np.uint16)
+    raise RwsrError(f"{name}: unsupported pixel type {img.dtype}; save it as 8- or 16-bit")
+
+
+def has_alpha(img):
+    return img.ndim == 3 and img.shape[2] in (2, 4)
+
+
+def color_part(img):
+    """The colour channels of an image (HxW gray or HxWx3 RGB), without alpha."""
+    if img.ndim == 2 or img.shape[2] == 3:
+        return img
+    return img[:, :, 0] if img.shape[2] == 2 else img[:, :, :3]
+
+
+def to_rgb(img):
+    """HxWx3 RGB: gray replicated, alpha dropped."""
+    color = color_part(img)
+    return np.repeat(color[:, :, None], 3, axis=2) if color.ndim == 2 else np.ascontiguousarray(color)
+
+
+def decode_image(data, name="<bytes>"):
+    """Decode encoded image bytes to an RGB uint8/uint16 array (gray replicated, alpha dropped)."""
+    return to_rgb(decode_image_any(data, name))
+
+
+def _read_bytes(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as err:
+        raise RwsrError(f"{path}: cannot open ({err.strerror})") from None
 
 
 def read_image(path):
     """Read an image file as RGB uint8 or uint16 (HxWx3)."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as err:
-        raise RwsrError(f"{path}: cannot open ({err.strerror})") from None
-    return decode_image(data, name=path)
+    return decode_image(_read_bytes(path), name=path)
+
+
+def read_image_any(path):
+    """Read an image file as it is: gray, gray+alpha, RGB or RGBA, uint8 or uint16."""
+    return decode_image_any(_read_bytes(path), name=path)
 
 
 def modcrop(img, scale):
@@ -119,18 +164,49 @@ def read_image_uint8(path):
     return to_uint8(read_image(path))
 
 
+# formats that store 16 bits per channel and an alpha channel
+SIXTEEN_BIT_EXTENSIONS = (".png", ".tif", ".tiff")
+ALPHA_EXTENSIONS = (".png", ".tif", ".tiff", ".webp")
+
+
 def encode_image(img, ext=".png", jpeg_quality=95):
-    """Encode an RGB (or gray) uint8 image to bytes (PNG by default, lossless)."""
-    bgr = img[:, :, ::-1] if img.ndim == 3 else img
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if ext.lower() in (".jpg", ".jpeg") else []
-    ok, buffer = cv2.imencode(ext, np.ascontiguousarray(bgr), params)
+    """Encode a gray, gray+alpha, RGB or RGBA uint8/uint16 image to bytes (PNG by default, lossless).
+
+    Formats without 16 bits (JPEG, WebP) get the image rounded to 8 bits; JPEG drops alpha; WebP
+    is written lossless. Gray+alpha is written as such in 8-bit PNG and as RGBA elsewhere.
+    """
+    ext = ext.lower()
+    if img.dtype == np.uint16 and ext not in SIXTEEN_BIT_EXTENSIONS:
+        img = to_uint8(img)
+    if has_alpha(img) and ext not in ALPHA_EXTENSIONS:
+        img = color_part(img)
+    if img.ndim == 3 and img.shape[2] == 2:
+        if ext == ".png" and img.dtype == np.uint8:
+            return _encode_gray_alpha_png(img)
+        img = np.concatenate([np.repeat(img[:, :, :1], 3, axis=2), img[:, :, 1:]], axis=2)
+    if img.ndim == 3:
+        img = img[:, :, [2, 1, 0, 3]] if img.shape[2] == 4 else img[:, :, ::-1]
+    params = []
+    if ext in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]
+    elif ext == ".webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, 101]  # above 100: lossless
+    ok, buffer = cv2.imencode(ext, np.ascontiguousarray(img), params)
     if not ok:
         raise RwsrError(f"cannot encode image as {ext}")
     return buffer.tobytes()
 
 
+def _encode_gray_alpha_png(img):
+    from PIL import Image  # OpenCV writes 1, 3 or 4 channels only
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(img), "LA").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def write_image(path, img, jpeg_quality=95):
-    """Write an RGB uint8 image; the format follows the extension.
+    """Write an image (see encode_image); the format follows the extension.
 
     Written to a temporary name first and renamed, so an interrupted run never
     leaves a half-written image that a rerun would mistake for a finished one.

@@ -44,15 +44,17 @@ def _check_scale(scale):
 
 
 @functools.lru_cache(maxsize=64)
-def resize_weights(in_length, scale):
+def resize_weights(in_length, scale, out_length=None):
     """(indices, weights) of shape (out_length, taps) for one dimension.
 
     Output pixel j is sum_t weights[j, t] * input[indices[j, t]] (0-based).
+    out_length: MATLAB's imresize(img, [rows cols]) form, where scale is out_length / in_length;
+    by default ceil(in_length * scale).
     """
     scale = _check_scale(scale)
     if in_length < 1:
         raise RwsrError("imresize: cannot resize an empty image", 2)
-    out_length = output_length(in_length, scale)
+    out_length = output_length(in_length, scale) if out_length is None else int(out_length)
     kernel_width = 4.0
     antialias = scale < 1
     if antialias:
@@ -146,9 +148,9 @@ def imresize_uint8(img, scale):
     return quantize_uint8(imresize(img, scale))
 
 
-def resize_matrix(in_length, scale):
+def resize_matrix(in_length, scale, out_length=None):
     """Dense (out_length, in_length) float64 matrix of one dimension's resize."""
-    indices, weights = resize_weights(in_length, scale)
+    indices, weights = resize_weights(in_length, scale, out_length)
     matrix = np.zeros((indices.shape[0], in_length), dtype=np.float64)
     rows = np.repeat(np.arange(indices.shape[0]), indices.shape[1])
     np.add.at(matrix, (rows, indices.ravel()), weights.ravel())  # mirrored taps add up
@@ -173,3 +175,20 @@ def imresize_torch(x, scale):
     cols = torch.from_numpy(resize_matrix(x.shape[-1], scale)).to(device=x.device, dtype=work_dtype)
     out = torch.matmul(torch.matmul(rows, work), cols.transpose(0, 1))
     return out.to(out_dtype)
+
+
+def imresize_torch_to(x, height, width):
+    """MATLAB's imresize(img, [height width], 'bicubic') of a float tensor [..., H, W]: each
+    dimension resized by its own factor out / in to exactly the size asked."""
+    import torch
+
+    if x.dim() < 2 or height < 1 or width < 1:
+        raise RwsrError(f"imresize_torch_to: cannot resize shape {tuple(x.shape)} to {height}x{width}", 2)
+    out_dtype = x.dtype if x.is_floating_point() else torch.float32
+    work_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    in_h, in_w = x.shape[-2], x.shape[-1]
+    rows = resize_matrix(in_h, height / in_h, height)
+    cols = resize_matrix(in_w, width / in_w, width)
+    rows = torch.from_numpy(rows).to(device=x.device, dtype=work_dtype)
+    cols = torch.from_numpy(cols).to(device=x.device, dtype=work_dtype)
+    return torch.matmul(torch.matmul(rows, x.to(work_dtype)), cols.transpose(0, 1)).to(out_dtype)
