@@ -75,3 +75,23 @@ def test_the_recipe_trains_and_super_resolves_as_written(tmp_path):
     assert test.returncode == 0, test.stderr[-3000:]
     result = read_image(str(tmp_path / "results" / "tinynet_x3" / "chelsea.png"))
     assert result.shape == (120, 150, 3)  # x3
+
+    # an option file finds its plugin module beside itself, whatever the working folder
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "test_tinynet.yml").write_text(f"""name: tinynet_opt
+scale: 3
+plugins: [my_nets]
+datasets:
+  test_1:
+    name: photos
+    mode: LR
+    dataroot_LR: {tmp_path / 'my_photos' / 'LR'}
+path:
+  pretrain_model_G: {tmp_path / 'experiments' / 'tinynet_x3' / 'models' / '3_G.pth'}
+  results_root: {tmp_path / 'results_opt'}
+""")
+    from_option_file = run(f"python {os.path.join(REPO, 'codes', 'test.py')} -opt {tmp_path / 'test_tinynet.yml'}",
+                           elsewhere)
+    assert from_option_file.returncode == 0, from_option_file.stderr[-3000:]
+    assert read_image(str(tmp_path / "results_opt" / "tinynet_opt" / "photos" / "chelsea.png")).shape == (120, 150, 3)

@@ -73,12 +73,13 @@ def _half_supported(generator, device, logger):
 
 
 def load_inference(model_path, settings=None, backend="auto", device="auto", overrides=None, prefer_ema=True,
-                   strict=True, logger=None, option="--model", *, interp=None, plugins=()):
+                   strict=True, logger=None, option="--model", *, interp=None, plugins=(), search_dirs=()):
     """SRInference for the model file, configured by `settings` (the `test` section; defaults when None).
 
     overrides: network_G options that win over what the checkpoint says. interp: (other weights
     file, alpha) runs the blend (1 - alpha) model + alpha other, see rwsr.archs.interpolation.
-    plugins: modules a plugin generator's file may have imported (--plugin). A model exported to
+    plugins: modules a plugin generator's file may have imported (--plugin), searched in search_dirs
+    before PYTHONPATH. A model exported to
     ONNX on the fly lives in a temporary folder removed by the SRInference's close().
     """
     settings = dict(default_settings(), **(settings or {}))
@@ -110,7 +111,7 @@ def load_inference(model_path, settings=None, backend="auto", device="auto", ove
         _log_choice(logger, backend, name, forward, exported=False)
         return SRInference(forward, scale, **common)
     generator = load_generator(model_path, overrides, interp=interp, plugins=plugins, prefer_ema=prefer_ema,
-                               strict=strict, logger=logger, option=option)
+                               strict=strict, logger=logger, option=option, search_dirs=search_dirs)
     logger.info("model: %s, %s", generator.weights, generator.description)
     half = settings["half"] and _half_supported(generator, device, logger)
     if candidates != ["torch"]:

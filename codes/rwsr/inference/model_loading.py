@@ -101,9 +101,9 @@ def _is_ours(state, metadata):
     return metadata.get("which_model_G") is not None or is_rrdb_checkpoint(state)
 
 
-def _build_ours(state, metadata, overrides, source, strict, plugins, logger):
+def _build_ours(state, metadata, overrides, source, strict, plugins, logger, search_dirs=()):
     options = generator_options(state, metadata, overrides)
-    net = build_generator(options, plugins=plugins)
+    net = build_generator(options, plugins=plugins, search_dirs=search_dirs)
     load_network(net, state, strict=strict, logger=logger, source=source)
     scale = options.get("upscale") or metadata.get("scale") or _measured_scale(net, options.get("in_nc", 3))
     return LoadedGenerator(net=net.eval(), scale=int(scale), description=describe_generator(options, scale),
@@ -140,12 +140,13 @@ def _channels(options, community):
 
 
 def load_generator(path, overrides=None, *, interp=None, plugins=(), prefer_ema=True, strict=True, logger=None,
-                   option="--model"):
+                   option="--model", search_dirs=()):
     """Build and load the generator in `path` -> LoadedGenerator (net in eval mode).
 
     overrides: network_G options that win over what the file says. interp: (other file, alpha)
     to run (1 - alpha) path + alpha other (network interpolation). plugins: modules a weight
-    file's import-path architecture may be imported from. prefer_ema: use `params_ema` inside
+    file's import-path architecture may be imported from; search_dirs: folders tried for them before
+    PYTHONPATH (an option file's own folder). prefer_ema: use `params_ema` inside
     the file or a `<iter>_G_ema` file beside `<iter>_G`. Weights that do not fit the
     architecture are a one-line error naming the keys.
     """
@@ -154,7 +155,7 @@ def load_generator(path, overrides=None, *, interp=None, plugins=(), prefer_ema=
     state, metadata, source = _read(weights, interp, prefer_ema, logger)
     community = None
     if _is_ours(state, metadata):
-        loaded = _build_ours(state, metadata, overrides, source, strict, plugins, logger)
+        loaded = _build_ours(state, metadata, overrides, source, strict, plugins, logger, search_dirs)
     else:
         loaded, community = _build_community(state, overrides, source)
     in_nc, out_nc = _channels(loaded.options, community)

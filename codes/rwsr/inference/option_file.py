@@ -79,7 +79,8 @@ def super_resolve_option_file(path, overrides=(), settings=None, backend="auto",
     inference = load_inference(opt["path"]["pretrain_model_G"], settings, backend, device,
                                network_overrides(path, overrides, opt), prefer_ema, opt["path"]["strict_load"],
                                logger, option="path.pretrain_model_G", interp=interp,
-                               plugins=tuple(opt.get("plugins") or ()) + tuple(plugins))
+                               plugins=tuple(opt.get("plugins") or ()) + tuple(plugins),
+                               search_dirs=(os.path.dirname(os.path.abspath(path)),))
     with inference:
         for key, name, folder, samples in datasets:
             with_gt = opt["datasets"][key]["mode"] == "LQGT"
