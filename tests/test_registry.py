@@ -223,6 +223,8 @@ def test_two_entries_need_two_names(tmp_path):
      r"train\.exclusion_weight: 0\.01 cannot apply \(which_model_G: RRDB returns only y\)"),
     ({"network_G": {"which_model_G": "RRDB"}, "train": {"losses": [{"type": "pixel", "weight": 1, "output": "y_1"}]}},
      r"train\.losses\[0\]: pixel needs the branches y_p, y_1, but which_model_G: RRDB returns only y"),
+    ({"model": "srgan_al", "network_G": {"which_model_G": "RRDB"}, "train": {"feature_weight": 1.0, "gan_weight": 5e-3}},
+     r"model: srgan_al weighs the branches y_p and y_1, but which_model_G: RRDB returns only y"),
 ])
 def test_losses_on_branches_a_generator_lacks_are_option_errors(tmp_path, changes, message):
     with pytest.raises(OptionError, match=message):
@@ -261,6 +263,14 @@ def test_a_plugin_generator_trains_and_its_checkpoint_records_how_to_rebuild_it(
 def test_a_single_output_plugin_with_a_branch_loss_stops_at_its_first_step(tmp_path, plugin_dir):
     net_model, _ = plugin_model(tmp_path, plugin_dir, exclusion_weight=0.1)
     with pytest.raises(OptionError, match=r"train\.exclusion_weight needs the branches y_p and y_1, but the "
+                                          r"generator \(test_plugin_nets:TinyNet\) returns only y"):
+        net_model.optimize(1, *batch())
+
+
+def test_a_single_output_plugin_under_a_loss_variant_stops_at_its_first_step(tmp_path, plugin_dir):
+    net_model, _ = plugin_model(tmp_path, plugin_dir, model="srgan_an", feature_weight=1.0, feature_pretrained=False,
+                                feature_layer="conv2_2")
+    with pytest.raises(OptionError, match=r"model srgan_an needs the branches y_p and y_1, but the "
                                           r"generator \(test_plugin_nets:TinyNet\) returns only y"):
         net_model.optimize(1, *batch())
 

@@ -10,6 +10,7 @@ import torch
 
 from ..archs import build_discriminator, generator_outputs
 from ..losses import LOSSES, gradient_penalty
+from ..options.schema import LOSS_VARIANTS
 from ..utils.errors import OptionError
 from .base import BaseModel
 from .edl_objectives import objective_for
@@ -120,7 +121,8 @@ class EDLModel(BaseModel):
 
     def branch_loss_users(self):
         users = super().branch_loss_users()
-        return (["train.exclusion_weight"] if self.exclusion_loss is not None else []) + users
+        variant = [f"model {self.opt['model']}"] if self.opt["model"] in LOSS_VARIANTS else []  # weigh y_p and y_1
+        return variant + (["train.exclusion_weight"] if self.exclusion_loss is not None else []) + users
 
     def _generator_step(self, lq, gt, logs):
         optimizer = self.optimizers["G"]

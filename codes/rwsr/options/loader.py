@@ -272,6 +272,9 @@ def _check_branch_losses(opt):
     A plugin generator's outputs are known only at its first forward (the model checks then)."""
     single = opt["network_G"].get("which_model_G") == "RRDB"
     what = "which_model_G: RRDB returns only y" if single else "model sr trains the pixel loss of y"
+    if single and opt["model"] in LOSS_VARIANTS:
+        raise OptionError(f"model: {opt['model']} weighs the branches y_p and y_1, but which_model_G: RRDB returns only "
+                          "y; use which_model_G: RRDBNet, or model: srgan for the plain ESRGAN objective")
     if opt["train"]["exclusion_weight"] and (single or opt["model"] == "sr"):
         raise OptionError(f"train.exclusion_weight: {opt['train']['exclusion_weight']} cannot apply ({what}); the "
                           "exclusion of y_p and y_1 needs which_model_G: RRDBNet and a GAN model, or set it to 0")
