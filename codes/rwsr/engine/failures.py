@@ -6,7 +6,8 @@ timeout (30 minutes), or forever on NCCL. Every rank therefore connects to the r
 - posts the one-line message of its own failure there (the first message wins), and
 - runs a watcher thread that, once a message is posted, prints it and ends the process
   (its main thread may be blocked inside a collective, where no Python exception reaches it).
-Rank 0 may host the store: before it exits it waits briefly for the others to read the message.
+Before exiting, every process says its message and waits briefly until all have said theirs (rank 0
+may host the store; torchrun kills the remaining workers once one exits).
 """
 import datetime
 import os
@@ -41,6 +42,7 @@ class FailureChannel:
         self.rank, self.world_size = rank, world_size
         attempt = f"{os.environ.get('TORCHELASTIC_RUN_ID', 'run')}/{os.environ.get('TORCHELASTIC_RESTART_COUNT', 0)}"
         self.key, self.leaving_key = f"rwsr/{attempt}/failure", f"rwsr/{attempt}/leaving"
+        self.gone_key = f"rwsr/{attempt}/gone"
         self.store = self._connect()
         self._left = threading.Lock()  # held by whoever ends the process first: main thread or watcher
         self._stop = threading.Event()
@@ -80,21 +82,35 @@ class FailureChannel:
             posted = self.store.get(self.key).decode() if self.store.check([self.key]) else None
         except Exception:  # noqa: BLE001 - store gone: nothing more to tell
             pass
-        self._leave()
-        if isinstance(err, (RwsrError, KeyboardInterrupt)):
+        if isinstance(err, KeyboardInterrupt):
+            self._leave()
             return err
-        if posted and posted != mine:
-            return PeerFailure(posted)  # e.g. "connection closed by peer" after another process failed
-        traceback.print_exception(type(err), err, err.__traceback__)
-        return RwsrError(mine)
+        if isinstance(err, RwsrError):
+            final = err
+        elif posted and posted != mine:
+            final = PeerFailure(posted)  # e.g. "connection closed by peer" after another process failed
+        else:
+            traceback.print_exception(type(err), err, err.__traceback__)
+            final = RwsrError(mine)
+        # Said before leaving: torchrun kills the remaining workers as soon as one exits, and every
+        # process waits in _leave until all have said theirs.
+        print(f"error: {final}", file=sys.stderr, flush=True)
+        final.printed = True  # run_cli does not print it again
+        self._leave()
+        return final
 
     def _leave(self):
         try:
             self.store.add(self.leaving_key, 1)
-            if self.rank == 0:
-                deadline = time.monotonic() + HOST_LINGER_SECONDS
-                while self.store.add(self.leaving_key, 0) < self.world_size and time.monotonic() < deadline:
-                    time.sleep(0.1)
+            # every process waits (at most HOST_LINGER_SECONDS): none exits, and so none is killed by
+            # torchrun and no store host goes, before all have said their message
+            deadline = time.monotonic() + HOST_LINGER_SECONDS
+            while self.store.add(self.leaving_key, 0) < self.world_size and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.store.add(self.gone_key, 1)  # done with the store
+            if self.rank == 0:  # it may host the store: it stays until nobody asks it anything
+                while self.store.add(self.gone_key, 0) < self.world_size and time.monotonic() < deadline:
+                    time.sleep(0.05)
         except Exception:  # noqa: BLE001
             pass
 

@@ -29,7 +29,8 @@ def run_cli(main):
         try:
             return main(*args, **kwargs)
         except RwsrError as err:
-            print(f"error: {err}", file=sys.stderr)
+            if not getattr(err, "printed", False):  # a failing DDP process says it before the others leave
+                print(f"error: {err}", file=sys.stderr)
             sys.exit(err.exit_code)
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
