@@ -10,7 +10,7 @@ import torch
 from conftest import REPO
 from ddp_probe import OBJECTIVES, UNAVERAGED
 from rwsr.engine.preemption import PREEMPTED_EXIT_CODE
-from train_helpers import (assert_same_weights, experiment_dir, make_data, read_weights, tiny_options, train_log,
+from train_helpers import (assert_same_weights, experiment_dir, read_weights, train_log, two_rank_options,
                            write_options)
 
 TRAIN = os.path.join(REPO, "codes", "train.py")
@@ -59,12 +59,7 @@ def test_every_objective_trains_under_ddp_like_one_process_on_the_whole_batch(tm
 @pytest.fixture(scope="module")
 def torchrun_run(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("ddp"))
-    data = make_data(os.path.join(root, "data"))
-    base = tiny_options(root, data)
-    opt = tiny_options(root, data, name="ddp", niter=4, train={"feature_weight": 0.0, "val_freq": 4},
-                       datasets={"train": dict(base["datasets"]["train"], batch_size=4),
-                                 "val": base["datasets"]["val"]},
-                       logger={"print_freq": 2, "save_checkpoint_freq": 2})
+    opt = two_rank_options(root, "ddp", val_freq=4)
     path = write_options(os.path.join(root, "ddp.yml"), opt)
     result = torchrun(TRAIN, "-opt", path, "--launcher", "pytorch", port=29562)
     assert result.returncode == 0, result.stderr[-3000:]

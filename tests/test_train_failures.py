@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from train_helpers import make_data, tiny_options, write_options
+from train_helpers import two_rank_options, write_options
 
 TRAIN = os.path.join(REPO, "codes", "train.py")
 # a hang (the collective timeout is 30 minutes) fails the test; the processes end within seconds
@@ -24,12 +24,7 @@ def free_port():
 @pytest.fixture(scope="module")
 def option_file(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("failures"))
-    data = make_data(os.path.join(root, "data"))
-    base = tiny_options(root, data)
-    opt = tiny_options(root, data, name="fail", niter=4, train={"feature_weight": 0.0, "val_freq": 2},
-                       datasets={"train": dict(base["datasets"]["train"], batch_size=4),
-                                 "val": base["datasets"]["val"]},
-                       logger={"print_freq": 2, "save_checkpoint_freq": 2})
+    opt = two_rank_options(root, "fail", val_freq=2)
     return write_options(os.path.join(root, "fail.yml"), opt)
 
 

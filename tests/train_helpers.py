@@ -73,6 +73,17 @@ def tiny_options(root, data, name="tiny", model="srgan", niter=6, n_workers=0, *
     return opt
 
 
+def two_rank_options(root, name, val_freq):
+    """Options for the two-process tests: batch 4 in all, 4 iterations, validation every val_freq,
+    logs and checkpoints every 2."""
+    data = make_data(os.path.join(root, "data"))
+    base = tiny_options(root, data)
+    return tiny_options(root, data, name=name, niter=4, train={"feature_weight": 0.0, "val_freq": val_freq},
+                        datasets={"train": dict(base["datasets"]["train"], batch_size=4),
+                                  "val": base["datasets"]["val"]},
+                        logger={"print_freq": 2, "save_checkpoint_freq": 2})
+
+
 def write_options(path, opt):
     with open(path, "w", encoding="utf-8") as handle:
         yaml.safe_dump(opt, handle, sort_keys=False)

@@ -22,7 +22,7 @@ from ..runtime import PeerFailure
 from ..utils.errors import RwsrError
 
 POLL_SECONDS = 1.0
-HOST_LINGER_SECONDS = 10.0  # rank 0 keeps the store up this long at most for the others to read
+LEAVE_WAIT_SECONDS = 10.0  # a leaving process waits this long at most for the others to say their message
 
 
 def describe(err):
@@ -102,9 +102,9 @@ class FailureChannel:
     def _leave(self):
         try:
             self.store.add(self.leaving_key, 1)
-            # every process waits (at most HOST_LINGER_SECONDS): none exits, and so none is killed by
+            # every process waits (at most LEAVE_WAIT_SECONDS): none exits, and so none is killed by
             # torchrun and no store host goes, before all have said their message
-            deadline = time.monotonic() + HOST_LINGER_SECONDS
+            deadline = time.monotonic() + LEAVE_WAIT_SECONDS
             while self.store.add(self.leaving_key, 0) < self.world_size and time.monotonic() < deadline:
                 time.sleep(0.1)
             self.store.add(self.gone_key, 1)  # done with the store

@@ -8,6 +8,7 @@ cached blob on disk per shape). Compiled models go to OpenVINO's model cache
 """
 import contextlib
 import ctypes
+import functools
 import os
 import sys
 
@@ -57,6 +58,11 @@ class _SignalStack(ctypes.Structure):
     _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]  # Linux
 
 
+@functools.lru_cache(maxsize=1)
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)  # once: signal_stack_kept runs around every forward
+
+
 @contextlib.contextmanager
 def signal_stack_kept():
     """Restore this thread's alternate signal stack after OpenVINO code.
@@ -70,7 +76,7 @@ def signal_stack_kept():
     if not sys.platform.startswith("linux"):
         yield
         return
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc()
     saved = _SignalStack()
     if libc.sigaltstack(None, ctypes.byref(saved)) != 0:
         yield
