@@ -85,7 +85,8 @@ def main():
         with torch.no_grad():
             return official(image)[0]
 
-    ours = [("test.py default (auto)", {}, "auto"), ("test.py --half (auto)", {"half": True}, "auto"),
+    ours = [("test.py default (auto)", {}, "auto"), ("test.py --fp32 (auto)", {"fp32": True}, "auto"),
+            ("test.py --half (auto)", {"half": True}, "auto"),
             ("test.py --backend onnx", {}, "onnx"), ("test.py --backend torch --half", {"half": True}, "torch")]
     runners = [("official forward (PyTorch fp32, as its test code)", official_forward, "")]
     loaded = []

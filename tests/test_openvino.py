@@ -103,14 +103,14 @@ def test_half_precision_by_cpu_capabilities():
 def test_tiles_and_ensemble_match_the_pytorch_backend(model):
     x = image_to_tensor(PHOTOS["coffee"])
     settings = {"tile": 24, "tile_pad": 4}
-    with load_inference(model.pth, settings, backend="openvino") as ours, \
+    with load_inference(model.pth, dict(settings, fp32=True), backend="openvino") as ours, \
             SRInference(model.net, 4, device="cpu", tile=24, tile_pad=4) as reference:
         assert isinstance(ours.backend, OpenVinoForward)
         tiled = tensor_to_uint8(ours.run(x))
         assert _levels(tiled, tensor_to_uint8(reference.run(x))) <= 1  # same seams, stitched alike
     photo = PHOTOS["coffee"][:21, :34]  # not square: the transposed views have another shape
     x = image_to_tensor(photo)
-    with load_inference(model.pth, {"ensemble": True}, backend="openvino") as ours, \
+    with load_inference(model.pth, {"ensemble": True, "fp32": True}, backend="openvino") as ours, \
             SRInference(model.net, 4, device="cpu", ensemble=True) as reference:
         ensembled = tensor_to_uint8(ours.run(x))
         assert _levels(ensembled, tensor_to_uint8(reference.run(x))) <= 1
@@ -146,7 +146,7 @@ def test_auto_picks_openvino_on_the_cpu_and_logs_it(model, tmp_path, capsys):
     with pytest.raises(RwsrError, match="runs on the CPU"):
         backend_candidates("openvino", "G.pth", torch.device("cuda"), {})
     result = _run_test_py(capsys, "--model", model.pth, "--input", model.lr, "--output", tmp_path, "--no_progress",
-                          "--tile", "32", "--tile_pad", "8")
+                          "--tile", "32", "--tile_pad", "8", "--fp32")  # the default: tests/test_staged.py
     assert result.returncode == 0, result.stderr
     assert "backend: OpenVINO f32" in result.stdout + result.stderr
     for name, photo in PHOTOS.items():

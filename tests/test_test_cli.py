@@ -33,11 +33,15 @@ def _expected_sr(net, lr, **kwargs):
     return tensor_to_uint8(inference.run(image_to_tensor(lr)))
 
 
-def test_cpu_default_is_openvino_fp32_within_one_level(setup, tmp_path, capsys):
+def test_cpu_default_is_openvino_within_one_level(setup, tmp_path, capsys):
+    from rwsr.inference.openvino_backend import cpu_precisions
+
     result = run_cli(capsys, "--model", setup.model, "--input", setup.lr, "--output", tmp_path, "--backend", "auto",
                      "--device", "cpu", "--no_progress")
     assert result.returncode == 0, result.stderr
-    assert "backend: OpenVINO f32 (exported to ONNX on the fly; auto" in result.stdout
+    # with native bf16 the trunk runs in bf16 (tests/test_staged.py), else everything in fp32
+    precision = "bf16 trunk + f32, " if "bf16" in cpu_precisions() else "f32 ("
+    assert f"backend: OpenVINO {precision}" in result.stdout and "auto: the fastest available here" in result.stdout
     for name in PHOTOS:
         lr = read_image(os.path.join(setup.lr, f"{name}.png"))
         difference = read_image(str(tmp_path / f"{name}.png")).astype(np.int16) - _expected_sr(setup.net, lr)

@@ -50,9 +50,28 @@ class RRDBNet(nn.Module):
         """LR input -> SR image through trunk, upsampling and the last two convolutions."""
         fea = self.conv_first(x)
         fea = fea + self.trunk_conv(self.RRDB_trunk(fea))
+        return self.upsample(fea)
+
+    def upsample(self, fea):
+        """Trunk features (LR) -> SR image: the upsampling steps and the last two convolutions."""
         for factor, conv in self.upconvs():
             fea = self.lrelu(conv(F.interpolate(fea, scale_factor=factor, mode="nearest")))
         return self.conv_last(self.lrelu(self.HRconv(fea)))
+
+    # Inference in two precisions (rwsr.inference.staged): y = head_stage(x, trunk_stage(stem(x))).
+    # trunk_stage is the part whose bf16 rounding stays within one 8-bit level of the output
+    # (measured in docs/benchmarks.md), here the LR trunk; stem and head_stage run in fp32 (the
+    # trunk's output is added to conv_first's features, which head_stage computes again: one
+    # 3-channel convolution).
+    def stem(self, x):
+        return self.conv_first(x)
+
+    def trunk_stage(self, fea):
+        return self.trunk_conv(self.RRDB_trunk(fea))
+
+    def head_stage(self, x, trunk):
+        y = self.upsample(self.conv_first(x) + trunk)
+        return y + self.bicubic(x) if self.global_residual else y
 
     def bicubic(self, x):
         return F.interpolate(x, scale_factor=self.upscale, mode="bicubic", align_corners=False)
@@ -85,10 +104,23 @@ class EDLRRDBNet(RRDBNet):
         return nn.Sequential(ResidualBlock(in_channels, nf), ResidualBlock(nf, nf), ResidualBlock(nf, nf))
 
     def forward(self, x):
-        mid = self.reconstruct(x)
+        y_p, y_1 = self.branches(x, self.reconstruct(x))
+        return y_p + y_1, y_p, y_1
+
+    def branches(self, x, mid):
         mask = self.sm(mid)
         y_p = self.tail_conv1(mask * self.branch1(mid))
         y_1 = self.tail_conv2((1 - mask) * self.branch2(mid))
         if self.global_residual:
             y_1 = y_1 + self.bicubic(x)
-        return y_p + y_1, y_p, y_1
+        return y_p, y_1
+
+    # Two precisions (see RRDBNet.stem): here the whole reconstruction from conv_first's features
+    # to mid tolerates bf16; the full-resolution branches and their mask do not (2-3 levels apart
+    # when they run in bf16; measured in docs/benchmarks.md).
+    def trunk_stage(self, fea):
+        return self.upsample(fea + self.trunk_conv(self.RRDB_trunk(fea)))
+
+    def head_stage(self, x, mid):
+        y_p, y_1 = self.branches(x, mid)
+        return y_p + y_1

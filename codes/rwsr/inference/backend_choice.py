@@ -59,7 +59,10 @@ def graph_forward(name, onnx_path, device, settings):
 
 def describe_runtime(name, forward):
     if name == "openvino":
-        return f"OpenVINO {forward.precision}"
+        levels = getattr(forward, "levels_checked", None)
+        if levels is None:
+            return f"OpenVINO {forward.precision}"
+        return f"OpenVINO {forward.precision}, {levels} 8-bit level(s) from fp32 on the check photo"
     if name == "onnx":
         return f"onnxruntime {forward.session.get_providers()[0]}"
     return RUNTIME_NAMES[name]

@@ -195,7 +195,7 @@ def write_report(result, settings, info, logger):
 
 # ---------------------------------------------------------------- the public entry
 def super_resolve_folder(model, inputs, outputs, gt=None, *, tile=0, tile_pad=16, tile_batch=0, ensemble=False,
-                         back_projection=0, half=False, compile=False, backend="auto", device="auto",
+                         back_projection=0, half=False, fp32=False, compile=False, backend="auto", device="auto",
                          overrides=None, prefer_ema=True, ext="png", suffix="", crop_border=None, overwrite=False,
                          lpips=True, progress=True, logger=None, interp=None, plugins=(), alpha="bicubic",
                          outscale=None, niqe=True):
@@ -222,7 +222,7 @@ def super_resolve_folder(model, inputs, outputs, gt=None, *, tile=0, tile_pad=16
     inference = model
     if owned:
         test_settings = dict(tile=tile, tile_pad=tile_pad, tile_batch=tile_batch, ensemble=ensemble, half=half,
-                             compile=compile, back_projection=back_projection > 0,
+                             fp32=fp32, compile=compile, back_projection=back_projection > 0,
                              back_projection_iters=max(1, back_projection))
         inference = load_inference(model, test_settings, backend, device, overrides, prefer_ema, logger=logger,
                                    interp=interp, plugins=plugins)

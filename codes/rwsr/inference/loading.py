@@ -12,6 +12,7 @@ from .community import FixedSizeForward, fixed_size_tiles
 from .model_loading import check_model_file, load_generator
 from .onnx_export import check_onnx_generalises, export_onnx
 from .sr_inference import SRInference
+from .staged import has_stages, staged_forward
 
 
 def default_settings():
@@ -48,6 +49,14 @@ def _onnx_from_weights(generator, model_path, device, candidates, settings, logg
     required = "torch" not in candidates
     folder = tempfile.TemporaryDirectory(prefix="rwsr_onnx_")
     onnx_path = os.path.join(folder.name, image_stem(model_path) + ".onnx")
+    if _two_precisions_apply(generator, candidates, settings):
+        try:
+            forward = staged_forward(generator.net, folder.name, {"upscale": generator.scale}, logger=logger)
+        except RwsrError as err:
+            logger.warning("%s; running fp32 as one graph", err)
+            forward = None
+        if forward is not None:
+            return "openvino", forward, folder
     try:
         export_onnx(generator.net, onnx_path, metadata={"upscale": generator.scale}, in_channels=3)
         if generator.options is None:  # community model: window attention may trace one size only
@@ -61,6 +70,13 @@ def _onnx_from_weights(generator, model_path, device, candidates, settings, logg
         logger.warning("%s; running PyTorch instead", err)
         return None, None, None
     return name, forward, folder
+
+
+def _two_precisions_apply(generator, candidates, settings):
+    """The default on the CPU (rwsr.inference.staged): OpenVINO first, neither --half nor --fp32,
+    and one of our generators (wrapped ones, e.g. one-channel models, run as one graph)."""
+    return (candidates[0] == "openvino" and not settings.get("half") and not settings.get("fp32")
+            and has_stages(generator.net))
 
 
 def _half_supported(generator, device, logger):
@@ -83,6 +99,8 @@ def load_inference(model_path, settings=None, backend="auto", device="auto", ove
     ONNX on the fly lives in a temporary folder removed by the SRInference's close().
     """
     settings = dict(default_settings(), **(settings or {}))
+    if settings["half"] and settings["fp32"]:
+        raise RwsrError("half and fp32 both asked for: choose one (--half or --fp32)", exit_code=2)
     for key in ("tile", "tile_pad", "tile_batch", "back_projection_iters"):
         if settings[key] < 0:
             raise RwsrError(f"{key}: {settings[key]} must not be negative", exit_code=2)

@@ -46,6 +46,19 @@ def half_precision(capabilities):
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_precisions():
+    """Inference precisions this CPU runs natively in OpenVINO: ("f32",) plus "bf16" and/or "f16";
+    ("f32",) without OpenVINO."""
+    if not openvino_available():
+        return ("f32",)
+    import openvino
+
+    with signal_stack_kept():
+        capabilities = openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return ("f32",) + tuple(name for name, key in (("bf16", "BF16"), ("f16", "FP16")) if key in capabilities)
+
+
 def openvino_message(err):
     """The informative line of an OpenVINO exception (they start with source locations)."""
     noise = ("Exception from", "Check '", "FrontEnd API failed", "Summary:")
@@ -93,17 +106,19 @@ class OpenVinoForward:
 
     half: bf16 inference precision where the CPU supports it (f16 on ARM CPUs that have it);
     fp32 otherwise, with a note saying so. Without half the precision is f32 even
-    on CPUs where OpenVINO would pick bf16 by itself.
+    on CPUs where OpenVINO would pick bf16 by itself. precision ("f32", "bf16"), when given,
+    is used as it is (the caller checked cpu_precisions()).
+    The model's inputs are the call's positional arguments, in order.
     cache_dir: OpenVINO's model cache; None uses default_cache_dir(), "" disables it.
     Model files OpenVINO cannot read or compile raise a one-line RwsrError. `notes` holds
     what the caller should log (precision or cache not as asked).
     """
 
-    def __init__(self, path, device="cpu", half=False, threads=0, cache_dir=None):
+    def __init__(self, path, device="cpu", half=False, threads=0, cache_dir=None, precision=None):
         with signal_stack_kept():
-            self._load(path, device, half, threads, cache_dir)
+            self._load(path, device, half, threads, cache_dir, precision)
 
-    def _load(self, path, device, half, threads, cache_dir):
+    def _load(self, path, device, half, threads, cache_dir, precision):
         self.compiled = self.request = None
         try:
             import openvino
@@ -122,7 +137,10 @@ class OpenVinoForward:
             self.cache_dir = None
         if self.cache_dir:
             core.set_property({"CACHE_DIR": self.cache_dir})
-        precision = "f32"
+        if precision is None:
+            precision = "f32"
+        elif half:
+            raise ValueError("give half or precision, not both")
         if half:
             precision = half_precision(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
             if precision is None:
@@ -144,15 +162,22 @@ class OpenVinoForward:
             del core  # destroyed here, inside signal_stack_kept, not when the traceback goes
             raise RwsrError(f"{path}: OpenVINO cannot run this model ({failure})")
         self.precision = self.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()  # what it runs
-        self.input_dtype = np.float16 if self.compiled.inputs[0].get_element_type().to_string() == "f16" else np.float32
+        self.input_dtypes = [np.float16 if port.get_element_type().to_string() == "f16" else np.float32
+                             for port in self.compiled.inputs]
         self.request = self.compiled.create_infer_request()
 
-    def __call__(self, x):
-        array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy().astype(self.input_dtype, copy=False))
+    def __call__(self, *inputs, **named):
+        """Inputs in the model's order, or by name; named inputs the model does not have (the
+        exporter drops unused ones) are left out."""
+        values = list(inputs)
+        for port in self.compiled.inputs[len(inputs):]:
+            values.append(next(named[name] for name in port.get_names() if name in named))
+        arrays = {index: np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy().astype(dtype, copy=False))
+                  for index, (x, dtype) in enumerate(zip(values, self.input_dtypes))}
         # share_inputs: no copy of the input (the call is synchronous); outputs are copied, as the
         # request's buffer is overwritten by the next call.
         with signal_stack_kept():
-            y = self.request.infer({0: array}, share_inputs=True)[0]
+            y = self.request.infer(arrays, share_inputs=True)[0]
         return torch.from_numpy(np.asarray(y, dtype=np.float32))
 
     def measure_batch(self, window_h, window_w):
