@@ -69,6 +69,17 @@ def _build_runner(config, model_path, onnx_path):
         forward = OpenVinoForward(onnx_path, half=config.get("half", False), threads=threads, cache_dir="")
         return SRInference(forward, config["scale"], **tiling).run
     net = load_generator(model_path, logger=_quiet_logger()).net
+    if config["backend"] == "staged":  # test.py's default on CPUs with native bf16
+        import tempfile
+
+        from rwsr.inference.staged import staged_forward
+
+        folder = tempfile.mkdtemp(prefix="bench_staged_")
+        forward = staged_forward(net, folder, {"upscale": config["scale"]}, threads=threads, cache_dir="",
+                                 logger=_quiet_logger())
+        if forward is None:
+            raise SystemExit("the two-precision path does not apply here (no native bf16, or its check failed)")
+        return SRInference(forward, config["scale"], **tiling).run
     if config["backend"] == "plain":
         def plain(x):
             with torch.no_grad():
@@ -229,12 +240,15 @@ def _prepare_model(args, folder):
 
 
 def _default_cpu_backend():
-    """The backend test.py's auto picks on the CPU for PyTorch weights."""
+    """The backend test.py's auto picks on the CPU for our PyTorch weights ("staged": OpenVINO in
+    two precisions, where the CPU has native bf16)."""
     import torch
 
     from rwsr.inference.backend_choice import backend_candidates
+    from rwsr.inference.openvino_backend import cpu_precisions
 
-    return backend_candidates("auto", "G.pth", torch.device("cpu"), {})[0]
+    backend = backend_candidates("auto", "G.pth", torch.device("cpu"), {})[0]
+    return "staged" if backend == "openvino" and "bf16" in cpu_precisions() else backend
 
 
 def _level_difference(reference, path):
@@ -370,6 +384,8 @@ def main():
             (f"onnxruntime, tiled {half_tile}", {"backend": "onnx", "tile": half_tile}),
             ("OpenVINO fp32, whole image", {"backend": "openvino"}),
             (f"OpenVINO fp32, tiled {half_tile}", {"backend": "openvino", "tile": half_tile}),
+            ("OpenVINO bf16 trunk + fp32 (default with native bf16), whole image", {"backend": "staged"}),
+            (f"OpenVINO bf16 trunk + fp32, tiled {half_tile}", {"backend": "staged", "tile": half_tile}),
             ("OpenVINO bf16 (--half), whole image", {"backend": "openvino", "half": True}),
             ("PyTorch bf16 autocast + channels_last, whole image",
              {"backend": "torch", "half": True, "channels_last": True}),
@@ -378,13 +394,13 @@ def main():
             configs.append(("torch.compile (freezing), whole image", {"backend": "torch", "compile": True}))
         configs = [(name, dict(base, **config)) for name, config in configs]
         default = _default_cpu_backend()
-        print(f"test.py's default on the CPU: {default} fp32\n")
+        print(f"test.py's default on the CPU: {default}\n")
         if "table" in args.parts:
             _per_process_table(args, configs, model_path, onnx_path, folder)
             print()
         if "paired" in args.parts:
             paired = [(name, config) for name, config in configs if not config.get("tile") and
-                      (config["backend"] in ("plain", "onnx", "openvino") or config.get("half"))]
+                      (config["backend"] in ("plain", "onnx", "openvino", "staged") or config.get("half"))]
             _paired_table(args, paired, model_path, onnx_path)
             print()
         if "startup" in args.parts:

@@ -31,6 +31,37 @@ def _prepare_process(cpus):
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def _conv_gflop(net, x):
+    """Floating-point operations of net's convolutions on x (2 per multiply-add)."""
+    import torch
+
+    total = [0]
+
+    def count(module, inputs, output):
+        per_output = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+        total[0] += 2 * output.numel() * per_output
+
+    hooks = [module.register_forward_hook(count) for module in net.modules() if isinstance(module, torch.nn.Conv2d)]
+    with torch.no_grad():
+        net(x)
+    for hook in hooks:
+        hook.remove()
+    return total[0] / 1e9
+
+
+def _gemm_gflops(n=3072):
+    """What this CPU reaches in fp32 on a large matrix product: the scale for the convolutions."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = float("inf")
+    for _ in range(6):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best / 1e9
+
+
 def _arguments():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--official", required=True, metavar="GIT_DIR", help="git directory of the official snapshot")
@@ -124,6 +155,11 @@ def main():
         difference = int((levels(y) - levels(outputs[0])).abs().max())
         print(f"| {label} | {startup or '-'} | {statistics.median(own):.3f} | {statistics.median(ratios):.2f}x | "
               f"{min(ratios):.2f}x | {max(ratios):.2f}x | {difference} |")
+    gflop = _conv_gflop(official, x)
+    print(f"\nconvolutions: {gflop:.1f} GFLOP per forward (2 x multiply-adds, from the layer shapes); "
+          "achieved: " + ", ".join(f"{label.split(':')[0]} {gflop / statistics.median(own):.0f} GFLOP/s"
+                                   for (label, _, _), own in zip(runners, seconds)))
+    print(f"fp32 matrix product on this CPU (torch.mm, 3072 x 3072, best of 5): {_gemm_gflops():.0f} GFLOP/s")
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
     for inference in loaded:
         inference.close()
