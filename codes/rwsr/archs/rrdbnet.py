@@ -58,21 +58,6 @@ class RRDBNet(nn.Module):
             fea = self.lrelu(conv(F.interpolate(fea, scale_factor=factor, mode="nearest")))
         return self.conv_last(self.lrelu(self.HRconv(fea)))
 
-    # Inference in two precisions (rwsr.inference.staged): y = head_stage(x, trunk_stage(stem(x))).
-    # trunk_stage is the part whose bf16 rounding stays within one 8-bit level of the output
-    # (measured in docs/benchmarks.md), here the LR trunk; stem and head_stage run in fp32 (the
-    # trunk's output is added to conv_first's features, which head_stage computes again: one
-    # 3-channel convolution).
-    def stem(self, x):
-        return self.conv_first(x)
-
-    def trunk_stage(self, fea):
-        return self.trunk_conv(self.RRDB_trunk(fea))
-
-    def head_stage(self, x, trunk):
-        y = self.upsample(self.conv_first(x) + trunk)
-        return y + self.bicubic(x) if self.global_residual else y
-
     def bicubic(self, x):
         return F.interpolate(x, scale_factor=self.upscale, mode="bicubic", align_corners=False)
 
@@ -115,9 +100,15 @@ class EDLRRDBNet(RRDBNet):
             y_1 = y_1 + self.bicubic(x)
         return y_p, y_1
 
-    # Two precisions (see RRDBNet.stem): here the whole reconstruction from conv_first's features
-    # to mid tolerates bf16; the full-resolution branches and their mask do not (2-3 levels apart
-    # when they run in bf16; measured in docs/benchmarks.md).
+    # Inference in two precisions (rwsr.inference.staged): y = head_stage(x, trunk_stage(stem(x))).
+    # trunk_stage is the part whose bf16 rounding stays within one 8-bit level of the output
+    # (measured in docs/inference.md#precision-on-the-cpu): the reconstruction from conv_first's
+    # features to mid. The full-resolution branches and their mask do not (2 levels on trained
+    # weights), nor does the plain RRDBNet's trunk, whose output reaches the image without them
+    # (3 levels on the check photo): the plain generator has no stages and runs in fp32.
+    def stem(self, x):
+        return self.conv_first(x)
+
     def trunk_stage(self, fea):
         return self.upsample(fea + self.trunk_conv(self.RRDB_trunk(fea)))
 

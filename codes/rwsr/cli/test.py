@@ -47,7 +47,7 @@ def build_parser():
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto: CUDA when available")
     _flag(parser, "--half", "fp16 autocast on CUDA; bf16 on the CPU (OpenVINO's bf16 precision, or PyTorch's "
           "autocast): faster, up to 2 8-bit levels apart")
-    _flag(parser, "--fp32", "every layer in fp32 on the CPU (default: the LR trunk of our generators in bf16 where "
+    _flag(parser, "--fp32", "every layer in fp32 on the CPU (default: the LR trunk of the EDL generator in bf16 where "
           "the CPU has native bf16, checked within one 8-bit level of fp32; see docs/inference.md)")
     _flag(parser, "--compile", "torch.compile the generator; use with --tile (compiled once per tile shape)")
     parser.add_argument("--backend", choices=("auto", "torch", "onnx", "openvino"), default="auto",

@@ -74,7 +74,7 @@ def _onnx_from_weights(generator, model_path, device, candidates, settings, logg
 
 def _two_precisions_apply(generator, candidates, settings):
     """The default on the CPU (rwsr.inference.staged): OpenVINO first, neither --half nor --fp32,
-    and one of our generators (wrapped ones, e.g. one-channel models, run as one graph)."""
+    and a generator with stages (the EDL one; wrapped ones, e.g. one-channel models, run as one graph)."""
     return (candidates[0] == "openvino" and not settings.get("half") and not settings.get("fp32")
             and has_stages(generator.net))
 

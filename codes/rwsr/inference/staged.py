@@ -1,12 +1,13 @@
-"""test.py's default on CPUs with native bf16: our generators in two precisions with OpenVINO.
+"""test.py's default on CPUs with native bf16: the EDL generator in two precisions with OpenVINO.
 
-The full-precision forward is compute-bound: OpenVINO's fp32 convolutions run at the CPU's fp32
-peak, so fp32 cannot go faster (docs/benchmarks.md). bf16 doubles the throughput, but the
-whole network in bf16 is 2-3 8-bit levels away from fp32 on trained weights. Our generators
-say which part tolerates bf16 (trunk_stage: the LR trunk, where most of the work is) and which
-does not (head_stage); the two are exported as two graphs, compiled in bf16 and fp32, and run
-one after the other. Before it is used, the pair is checked on a real photo against the PyTorch
-fp32 forward: more than MAX_LEVELS apart and the run stays in fp32 (one graph), with a warning.
+The fp32 forward is compute-bound: OpenVINO's fp32 convolutions run at the CPU's fp32 peak, so
+fp32 cannot go faster (docs/inference.md#precision-on-the-cpu). bf16 doubles the throughput, but
+the whole network in bf16 is 2-3 8-bit levels away from fp32 on trained weights. A generator
+with stages says which part tolerates bf16: y = head_stage(x, trunk_stage(stem(x))), where
+trunk_stage (most of the work) runs in bf16 with its residual sums kept in fp32, and stem and
+head_stage in fp32. They are exported as three graphs and run one after the other. Before use,
+the result is checked on a real photo against the PyTorch fp32 forward: more than MAX_LEVELS
+apart and the caller runs fp32 as one graph, with a warning.
 """
 import os
 import warnings

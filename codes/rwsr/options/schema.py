@@ -300,7 +300,7 @@ TEST = {
     "half": _opt("bool", False, "fp16 autocast on CUDA; bf16 on the CPU: OpenVINO's bf16 inference precision "
                  "(backend auto/openvino, where the CPU has bf16) or PyTorch's bf16 autocast (see docs/inference.md)"),
     "fp32": _opt("bool", False, "every layer in fp32 on the CPU (default there, where the CPU has native bf16: "
-                 "OpenVINO runs the LR trunk of our generators in bf16, checked within one 8-bit level; "
+                 "OpenVINO runs the LR trunk of the EDL generator in bf16, checked within one 8-bit level; "
                  "docs/inference.md)"),
     "save_ext": _opt("str", "png", "output image format (png and tif keep 16 bits and alpha, webp alpha, "
                      "lossless)", choices=("png", "jpg", "webp", "tif")),
