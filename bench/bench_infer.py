@@ -70,11 +70,14 @@ def _build_runner(config, model_path, onnx_path):
         return SRInference(forward, config["scale"], **tiling).run
     net = load_generator(model_path, logger=_quiet_logger()).net
     if config["backend"] == "staged":  # test.py's default on CPUs with native bf16
+        import atexit
+        import shutil
         import tempfile
 
         from rwsr.inference.staged import staged_forward
 
         folder = tempfile.mkdtemp(prefix="bench_staged_")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
         forward = staged_forward(net, folder, {"upscale": config["scale"]}, threads=threads, cache_dir="",
                                  logger=_quiet_logger())
         if forward is None:

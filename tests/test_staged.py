@@ -82,6 +82,22 @@ def test_default_runs_the_trunk_in_bf16_within_one_level_on_photos(models, key):
 
 
 @needs_bf16
+@pytest.mark.parametrize("scale", [1, 2, 3])
+def test_every_scale_of_the_edl_generator_runs_in_two_precisions(scale, tmp_path):
+    torch.manual_seed(0)
+    arch = dict(_arch("RRDBNet", True), nb=1, upscale=scale)
+    net = build_generator(arch).eval()
+    path = str(tmp_path / "G.pth")
+    save_network(net, path, metadata=arch)
+    photo = PHOTOS["coffee"][:23, :31]
+    with load_inference(path, backend="openvino", device="cpu") as ours:
+        assert isinstance(ours.backend, staged.StagedForward) and ours.scale == scale
+        y = tensor_to_uint8(ours.run(image_to_tensor(photo)))
+    assert y.shape == (23 * scale, 31 * scale, 3)
+    assert _levels(y, _fp32_uint8(net, photo)) <= 1
+
+
+@needs_bf16
 def test_tiles_and_ensemble_in_two_precisions(models):
     model = models.nets["RRDBNet", True]
     x = image_to_tensor(PHOTOS["chelsea"])

@@ -108,7 +108,7 @@ class OpenVinoForward:
     fp32 otherwise, with a note saying so. Without half the precision is f32 even
     on CPUs where OpenVINO would pick bf16 by itself. precision ("f32", "bf16"), when given,
     is used as it is (the caller checked cpu_precisions()).
-    The model's inputs are the call's positional arguments, in order.
+    Call it with the model's inputs, positional in the model's order or by name.
     cache_dir: OpenVINO's model cache; None uses default_cache_dir(), "" disables it.
     Model files OpenVINO cannot read or compile raise a one-line RwsrError. `notes` holds
     what the caller should log (precision or cache not as asked).
@@ -171,7 +171,10 @@ class OpenVinoForward:
         exporter drops unused ones) are left out."""
         values = list(inputs)
         for port in self.compiled.inputs[len(inputs):]:
-            values.append(next(named[name] for name in port.get_names() if name in named))
+            found = [named[name] for name in port.get_names() if name in named]
+            if not found:
+                raise ValueError(f"the model's input {port.get_any_name()} was not given")
+            values.append(found[0])
         arrays = {index: np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy().astype(dtype, copy=False))
                   for index, (x, dtype) in enumerate(zip(values, self.input_dtypes))}
         # share_inputs: no copy of the input (the call is synchronous); outputs are copied, as the

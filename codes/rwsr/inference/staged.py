@@ -37,7 +37,8 @@ STAGE_METHODS = ("stem", "trunk_stage", "head_stage")
 
 
 def has_stages(net):
-    """Whether net (one of our RRDB/EDL generators, not a wrapper) can run in two precisions."""
+    """Whether net can run in two precisions: the EDL generator, or a generator of your own with
+    these three methods (wrappers, e.g. of one-channel models, cannot)."""
     return all(callable(getattr(net, method, None)) for method in STAGE_METHODS)
 
 
