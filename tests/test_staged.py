@@ -1,5 +1,6 @@
 """test.py's CPU default where the CPU has native bf16: our generators in two precisions with
 OpenVINO (bf16 trunk, fp32 rest), checked on a photo, with fp32 as the fallback and --fp32."""
+import json
 import logging
 import types
 
@@ -181,5 +182,7 @@ def test_test_py_logs_the_precision_and_fp32_turns_it_off(models, tmp_path):
                             "--no_progress", *flags)
         assert result.returncode == 0, result.stderr
         assert expected in result.stdout + result.stderr
+        runtime = json.load(open(out / "metrics.json"))["runtime"]  # which precision made these outputs
+        assert runtime.startswith(expected[len("backend: "):].rstrip(" ,("))
         for name, photo in PHOTOS.items():
             assert _levels(read_image(str(out / f"{name}.png")), _fp32_uint8(model.net, photo)) <= 1

@@ -232,7 +232,8 @@ def super_resolve_folder(model, inputs, outputs, gt=None, *, tile=0, tile_pad=16
         settings.crop_border = crop_border if crop_border is not None else inference.scale
         result = super_resolve_samples(samples, inference, settings,
                                        description=os.path.basename(os.path.normpath(inputs)))
-        info = {"model": model if owned else None, "input": inputs, "gt": gt, "scale": inference.scale,
+        info = {"model": model if owned else None, "runtime": getattr(inference, "runtime", None),
+                "input": inputs, "gt": gt, "scale": inference.scale,
                 "outscale": settings.outscale, "crop_border": settings.crop_border, "lpips": lpips_note}
         write_report(result, settings, info, logger)
     finally:

@@ -21,10 +21,17 @@ def default_settings():
 
 
 def _log_choice(logger, backend, name, forward, exported):
+    """Log the runtime that runs the model; returns its description (metrics.json's `runtime`)."""
     how = "exported to ONNX on the fly; " if exported else ""
     why = "auto: the fastest available here" if backend == "auto" else "asked"
-    logger.info("backend: %s (%s%s; --backend torch/onnx/openvino to choose)", describe_runtime(name, forward),
-                how, why)
+    runtime = describe_runtime(name, forward)
+    logger.info("backend: %s (%s%s; --backend torch/onnx/openvino to choose)", runtime, how, why)
+    return runtime
+
+
+def _described(inference, runtime):
+    inference.runtime = runtime
+    return inference
 
 
 def _onnx_scale(forward, model_path, requested):
@@ -126,8 +133,8 @@ def load_inference(model_path, settings=None, backend="auto", device="auto", ove
             forward = FixedSizeForward(forward, input_size, scale)
             common = fixed_size_tiles(common, input_size, logger)
         logger.info("model: %s (ONNX, x%d)", model_path, scale)
-        _log_choice(logger, backend, name, forward, exported=False)
-        return SRInference(forward, scale, **common)
+        return _described(SRInference(forward, scale, **common),
+                          _log_choice(logger, backend, name, forward, exported=False))
     generator = load_generator(model_path, overrides, interp=interp, plugins=plugins, prefer_ema=prefer_ema,
                                strict=strict, logger=logger, option=option, search_dirs=search_dirs)
     logger.info("model: %s, %s", generator.weights, generator.description)
@@ -136,11 +143,11 @@ def load_inference(model_path, settings=None, backend="auto", device="auto", ove
         name, forward, folder = _onnx_from_weights(generator, model_path, device, candidates,
                                                    dict(settings, half=half), logger)
         if forward is not None:
-            _log_choice(logger, backend, name, forward, exported=True)
-            return SRInference(forward, generator.scale, resources=[folder], **common)
+            return _described(SRInference(forward, generator.scale, resources=[folder], **common),
+                              _log_choice(logger, backend, name, forward, exported=True))
     if settings["compile"] and not settings["tile"]:
         logger.warning("compile without --tile recompiles for every new image size")
     autocast = (" fp16 autocast" if device.type == "cuda" else " bf16 autocast") if half else ""
     logger.info("backend: PyTorch%s (%s)", autocast, "asked" if backend == "torch" else "auto")
-    return SRInference(generator.net, generator.scale, half=half, device=device, channels_last=True,
-                       compile=settings["compile"], **common)
+    return _described(SRInference(generator.net, generator.scale, half=half, device=device, channels_last=True,
+                                  compile=settings["compile"], **common), f"PyTorch{autocast} on {device.type}")

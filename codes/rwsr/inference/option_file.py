@@ -92,8 +92,8 @@ def super_resolve_option_file(path, overrides=(), settings=None, backend="auto",
                                                         logger)
             logger.info("testing %s (%d images) -> %s", name, len(samples), folder)
             results[name] = super_resolve_samples(samples, inference, output, description=name)
-            info = {"model": opt["path"]["pretrain_model_G"], "dataset": name, "scale": inference.scale,
-                    "outscale": outscale,
+            info = {"model": opt["path"]["pretrain_model_G"], "runtime": inference.runtime, "dataset": name,
+                    "scale": inference.scale, "outscale": outscale,
                     "crop_border": output.crop_border, "lpips": lpips_note}
             write_report(results[name], output, info, logger)
     return results

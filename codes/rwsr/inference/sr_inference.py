@@ -49,6 +49,7 @@ class SRInference:
         self.device = self.backend.device
         self.forward = EnsembleForward(self.backend) if ensemble else self.backend
         self.resources = list(resources)
+        self.runtime = None  # what runs the model, as load_inference logs it (metrics.json's `runtime`)
         self._batch_sizes = {}  # (window_h, window_w) -> tiles per batch, measured once
 
     def close(self):
