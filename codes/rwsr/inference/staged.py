@@ -85,8 +85,8 @@ def keep_sums_in_fp32(onnx_path):
     residual connections) marked to run in fp32 inside the bf16 model.
 
     In bf16 the residual stream is rounded after each of the trunk's blocks; keeping those sums in
-    fp32 took the official-size generator from 2 levels to 1 on one of seven photos, for 4% of the
-    trunk's time. The mark is the IR form of OpenVINO's disable_fp16_compression attribute
+    fp32 took the official-size generator from 2 levels to 1 on one of seven photos, for 2-5% of the
+    trunk's time (bench/bench_precision.py). The mark is the IR form of OpenVINO's disable_fp16_compression attribute
     ("precise"), which its CPU plugin honours for these nodes in bf16 as well; if a release stopped
     honouring it, the check photo would still catch a larger difference.
     """
