@@ -248,10 +248,10 @@ def _default_cpu_backend():
     import torch
 
     from rwsr.inference.backend_choice import backend_candidates
-    from rwsr.inference.openvino_backend import cpu_precisions
+    from rwsr.inference.openvino_backend import cpu_half_precision
 
     backend = backend_candidates("auto", "G.pth", torch.device("cpu"), {})[0]
-    return "staged" if backend == "openvino" and "bf16" in cpu_precisions() else backend
+    return "staged" if backend == "openvino" and cpu_half_precision() == "bf16" else backend
 
 
 def _level_difference(reference, path):

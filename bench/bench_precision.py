@@ -22,7 +22,6 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "codes"))
@@ -40,19 +39,6 @@ def _arguments():
     return parser.parse_args()
 
 
-def _export(module, samples, inputs, outputs, path):
-    import torch
-
-    from rwsr.utils.torch_compat import torchscript_onnx_kwargs
-
-    axes = {name: {0: "batch", 2: f"{name}_h", 3: f"{name}_w"} for name in inputs + outputs}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, samples, path, input_names=inputs, output_names=outputs, dynamic_axes=axes,
-                          opset_version=17, **torchscript_onnx_kwargs())
-    return path
-
-
 def _branch_graphs(net, folder, mask_in_bf16):
     """(stacks.xml, mix.onnx) of an EDL generator: the full-resolution convolution stacks that run
     in bf16 (branch 1 and 2, and with mask_in_bf16 the mask's stack before its softmax), and the
@@ -60,7 +46,7 @@ def _branch_graphs(net, folder, mask_in_bf16):
     import torch
     from torch import nn
 
-    from rwsr.inference.staged import keep_sums_in_fp32
+    from rwsr.inference.staged import export_graph, keep_sums_in_fp32
 
     class Stacks(nn.Module):
         def forward(self, mid):
@@ -79,10 +65,10 @@ def _branch_graphs(net, folder, mask_in_bf16):
         mid = net.trunk_stage(net.stem(lr))
         outputs = Stacks()(mid)
     names = (["logits"] if mask_in_bf16 else []) + ["b1", "b2"]
-    stacks = _export(Stacks(), (mid,), ["mid"], names, os.path.join(folder, f"stacks_{tag}.onnx"))
+    stacks = export_graph(Stacks(), (mid,), ["mid"], names, os.path.join(folder, f"stacks_{tag}.onnx"))
     samples = (lr, mid, *outputs[-2:]) + (outputs[:1] if mask_in_bf16 else ())
-    mix = _export(Mix(), samples, ["lr", "mid", "b1", "b2"] + (["logits"] if mask_in_bf16 else []), ["sr"],
-                  os.path.join(folder, f"mix_{tag}.onnx"))
+    mix = export_graph(Mix(), samples, ["lr", "mid", "b1", "b2"] + (["logits"] if mask_in_bf16 else []), ["sr"],
+                       os.path.join(folder, f"mix_{tag}.onnx"))
     return keep_sums_in_fp32(stacks)[0], mix, names
 
 
@@ -116,11 +102,11 @@ def main():
     from rwsr.archs import build_generator
     from rwsr.inference.model_loading import load_generator
     from rwsr.inference.onnx_export import export_onnx
-    from rwsr.inference.openvino_backend import OpenVinoForward, cpu_precisions
+    from rwsr.inference.openvino_backend import OpenVinoForward, cpu_half_precision
     from rwsr.inference.staged import export_stages, keep_sums_in_fp32, levels_apart, staged_reference
     from rwsr.utils.logger import get_logger
 
-    if "bf16" not in cpu_precisions():
+    if cpu_half_precision() != "bf16":
         raise SystemExit("this CPU has no native bf16 in OpenVINO: nothing to compare")
     get_logger().disabled = True
     if args.model:

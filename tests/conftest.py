@@ -40,6 +40,22 @@ def assert_one_line_error(result, *fragments, code=None):
         assert fragment in error_lines[0], error_lines[0]
 
 
+def max_levels(a, b):
+    """Largest difference of two uint8 images in 8-bit levels."""
+    import numpy as np
+
+    return int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max())
+
+
+def fp32_uint8(net, photo):
+    """A generator's y for a uint8 HxWx3 photo: the PyTorch fp32 forward, as a uint8 image."""
+    from rwsr.archs import generator_outputs
+    from rwsr.inference import image_to_tensor, tensor_to_uint8
+
+    with torch.no_grad():
+        return tensor_to_uint8(generator_outputs(net(image_to_tensor(photo)))[0].clamp(0, 1))
+
+
 def pytest_collection_modifyitems(items):
     """Under mutation testing (`make mutation`), run a mutant's tests fastest first.
 

@@ -11,7 +11,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from skimage import data
 
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, fp32_uint8, max_levels
 from rwsr.archs import build_generator, generator_outputs
 from rwsr.archs.network_files import save_network
 from rwsr.inference import SRInference, image_to_tensor, load_inference, tensor_to_uint8
@@ -41,13 +41,6 @@ def model(tmp_path_factory):
                                  lr=str(root / "lr"))
 
 
-def _torch_uint8(net, photo):
-    with torch.no_grad():
-        return tensor_to_uint8(generator_outputs(net(image_to_tensor(photo)))[0].clamp(0, 1))
-
-
-def _levels(a, b):
-    return int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max())
 
 
 def _run_test_py(capsys, *argv):
@@ -71,7 +64,7 @@ def test_fp32_matches_the_pytorch_forward_on_photos_of_any_size(model):
         y = forward(x)
         assert y.shape == expected.shape == (1, 3, photo.shape[0] * 4, photo.shape[1] * 4)
         assert float((y - expected).abs().max()) < 1e-4
-        assert _levels(tensor_to_uint8(y.clamp(0, 1)), _torch_uint8(model.net, photo)) <= 1
+        assert max_levels(tensor_to_uint8(y.clamp(0, 1)), fp32_uint8(model.net, photo)) <= 1
     batch = torch.rand(2, 3, 9, 13, generator=torch.Generator().manual_seed(0))  # dynamic batch too
     with torch.no_grad():
         torch.testing.assert_close(forward(batch), generator_outputs(model.net(batch))[0], atol=1e-4, rtol=0)
@@ -91,7 +84,7 @@ def test_half_runs_bf16_where_the_cpu_has_it(model):
     assert forward.precision == half_precision(capabilities)
     y = forward(x)
     assert float((y - fp32).abs().max()) > 1e-4  # it really computes in the lower precision
-    assert _levels(tensor_to_uint8(y.clamp(0, 1)), _torch_uint8(model.net, PHOTOS["chelsea"])) <= 3
+    assert max_levels(tensor_to_uint8(y.clamp(0, 1)), fp32_uint8(model.net, PHOTOS["chelsea"])) <= 3
 
 
 def test_half_precision_by_cpu_capabilities():
@@ -107,14 +100,14 @@ def test_tiles_and_ensemble_match_the_pytorch_backend(model):
             SRInference(model.net, 4, device="cpu", tile=24, tile_pad=4) as reference:
         assert isinstance(ours.backend, OpenVinoForward)
         tiled = tensor_to_uint8(ours.run(x))
-        assert _levels(tiled, tensor_to_uint8(reference.run(x))) <= 1  # same seams, stitched alike
+        assert max_levels(tiled, tensor_to_uint8(reference.run(x))) <= 1  # same seams, stitched alike
     photo = PHOTOS["coffee"][:21, :34]  # not square: the transposed views have another shape
     x = image_to_tensor(photo)
     with load_inference(model.pth, {"ensemble": True, "fp32": True}, backend="openvino") as ours, \
             SRInference(model.net, 4, device="cpu", ensemble=True) as reference:
         ensembled = tensor_to_uint8(ours.run(x))
-        assert _levels(ensembled, tensor_to_uint8(reference.run(x))) <= 1
-    assert _levels(ensembled, _torch_uint8(model.net, photo)) > 1  # the ensemble did change it
+        assert max_levels(ensembled, tensor_to_uint8(reference.run(x))) <= 1
+    assert max_levels(ensembled, fp32_uint8(model.net, photo)) > 1  # the ensemble did change it
 
 
 def test_model_cache_skips_compilation_on_the_second_run(model, tmp_path):
@@ -152,7 +145,7 @@ def test_auto_picks_openvino_on_the_cpu_and_logs_it(model, tmp_path, capsys):
     for name, photo in PHOTOS.items():
         written = read_image(str(tmp_path / f"{name}.png"))
         with SRInference(model.net, 4, device="cpu", tile=32, tile_pad=8) as reference:
-            assert _levels(written, tensor_to_uint8(reference.run(image_to_tensor(photo)))) <= 1
+            assert max_levels(written, tensor_to_uint8(reference.run(image_to_tensor(photo)))) <= 1
 
 
 def _unconvertible_onnx(path):
@@ -208,7 +201,7 @@ def test_community_models_run_through_openvino_or_fall_back_with_a_reason(commun
         assert isinstance(ours.backend, OpenVinoForward)
         with torch.no_grad():
             expected = tensor_to_uint8(net(x).clamp(0, 1))
-        assert _levels(tensor_to_uint8(ours.run(x)), expected) <= 1
+        assert max_levels(tensor_to_uint8(ours.run(x)), expected) <= 1
     path, _ = community["swinir"]  # window attention: the traced graph holds one input size
     with caplog.at_level(logging.WARNING, logger="rwsr"):
         with load_inference(path, backend="auto") as ours:

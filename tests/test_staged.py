@@ -9,18 +9,18 @@ import pytest
 import torch
 from skimage import data
 
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, fp32_uint8, max_levels
 from rwsr.archs import build_generator, generator_outputs
 from rwsr.archs.network_files import save_network
 from rwsr.inference import SRInference, image_to_tensor, load_inference, tensor_to_uint8
 from rwsr.inference import staged
-from rwsr.inference.openvino_backend import OpenVinoForward, cpu_precisions, signal_stack_kept
+from rwsr.inference.openvino_backend import OpenVinoForward, cpu_half_precision, signal_stack_kept
 from rwsr.utils.errors import RwsrError
 from rwsr.utils.image_io import read_image, write_image
 
 PHOTOS = {"chelsea": data.chelsea()[60:120, 100:171], "coffee": data.coffee()[100:153, 200:290],
           "astronaut": data.astronaut()[40:104, 180:236]}
-BF16 = "bf16" in cpu_precisions()
+BF16 = cpu_half_precision() == "bf16"
 needs_bf16 = pytest.mark.skipif(not BF16, reason="this CPU has no native bf16 in OpenVINO")
 
 
@@ -45,13 +45,6 @@ def models(tmp_path_factory):
     return types.SimpleNamespace(root=root, nets=found, lr=str(root / "lr"))
 
 
-def _levels(a, b):
-    return int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max())
-
-
-def _fp32_uint8(net, photo):
-    with torch.no_grad():
-        return tensor_to_uint8(generator_outputs(net(image_to_tensor(photo)))[0].clamp(0, 1))
 
 
 @pytest.mark.parametrize("global_residual", [False, True])
@@ -78,7 +71,7 @@ def test_default_runs_the_trunk_in_bf16_within_one_level_on_photos(models, key):
             x = image_to_tensor(photo)
             y = ours.run(x)
             assert y.shape == (1, 3, photo.shape[0] * 4, photo.shape[1] * 4)
-            assert _levels(tensor_to_uint8(y), _fp32_uint8(model.net, photo)) <= 1
+            assert max_levels(tensor_to_uint8(y), fp32_uint8(model.net, photo)) <= 1
             assert float((y - fp32.run(x)).abs().max()) > 5e-6  # the trunk really computes in bf16 (fp32: ~1e-7)
 
 
@@ -95,7 +88,7 @@ def test_every_scale_of_the_edl_generator_runs_in_two_precisions(scale, tmp_path
         assert isinstance(ours.backend, staged.StagedForward) and ours.scale == scale
         y = tensor_to_uint8(ours.run(image_to_tensor(photo)))
     assert y.shape == (23 * scale, 31 * scale, 3)
-    assert _levels(y, _fp32_uint8(net, photo)) <= 1
+    assert max_levels(y, fp32_uint8(net, photo)) <= 1
 
 
 @needs_bf16
@@ -106,7 +99,7 @@ def test_tiles_and_ensemble_in_two_precisions(models):
         with load_inference(model.path, settings, backend="openvino", device="cpu") as ours, \
                 SRInference(model.net, 4, device="cpu", **settings) as reference:
             assert isinstance(ours.backend, staged.StagedForward)
-            assert _levels(tensor_to_uint8(ours.run(x)), tensor_to_uint8(reference.run(x))) <= 1
+            assert max_levels(tensor_to_uint8(ours.run(x)), tensor_to_uint8(reference.run(x))) <= 1
 
 
 @needs_bf16
@@ -154,7 +147,7 @@ def test_a_failed_check_runs_fp32_as_one_graph_with_a_warning(models, monkeypatc
 def test_the_plain_generator_and_cpus_without_native_bf16_run_one_fp32_graph(models, monkeypatch):
     with load_inference(models.nets["RRDB", True].path, backend="openvino", device="cpu") as ours:
         assert isinstance(ours.backend, OpenVinoForward) and ours.backend.precision == "f32"
-    monkeypatch.setattr(staged, "cpu_precisions", lambda: ("f32",))
+    monkeypatch.setattr(staged, "cpu_half_precision", lambda: None)
     with load_inference(models.nets["RRDBNet", False].path, backend="openvino", device="cpu") as ours:
         assert isinstance(ours.backend, OpenVinoForward) and ours.backend.precision == "f32"
 
@@ -185,4 +178,4 @@ def test_test_py_logs_the_precision_and_fp32_turns_it_off(models, tmp_path):
         runtime = json.load(open(out / "metrics.json"))["runtime"]  # which precision made these outputs
         assert runtime.startswith(expected[len("backend: "):].rstrip(" ,("))
         for name, photo in PHOTOS.items():
-            assert _levels(read_image(str(out / f"{name}.png")), _fp32_uint8(model.net, photo)) <= 1
+            assert max_levels(read_image(str(out / f"{name}.png")), fp32_uint8(model.net, photo)) <= 1

@@ -34,13 +34,13 @@ def _expected_sr(net, lr, **kwargs):
 
 
 def test_cpu_default_is_openvino_within_one_level(setup, tmp_path, capsys):
-    from rwsr.inference.openvino_backend import cpu_precisions
+    from rwsr.inference.openvino_backend import cpu_half_precision
 
     result = run_cli(capsys, "--model", setup.model, "--input", setup.lr, "--output", tmp_path, "--backend", "auto",
                      "--device", "cpu", "--no_progress")
     assert result.returncode == 0, result.stderr
     # with native bf16 the trunk runs in bf16 (tests/test_staged.py), else everything in fp32
-    precision = "bf16 trunk + f32, " if "bf16" in cpu_precisions() else "f32 ("
+    precision = "bf16 trunk + f32, " if cpu_half_precision() == "bf16" else "f32 ("
     assert f"backend: OpenVINO {precision}" in result.stdout and "auto: the fastest available here" in result.stdout
     for name in PHOTOS:
         lr = read_image(os.path.join(setup.lr, f"{name}.png"))

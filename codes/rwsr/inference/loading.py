@@ -29,11 +29,6 @@ def _log_choice(logger, backend, name, forward, exported):
     return runtime
 
 
-def _described(inference, runtime):
-    inference.runtime = runtime
-    return inference
-
-
 def _onnx_scale(forward, model_path, requested):
     """Scale stored at export, else measured on an 8x8 input; a conflicting --scale is an error."""
     import torch
@@ -133,8 +128,8 @@ def load_inference(model_path, settings=None, backend="auto", device="auto", ove
             forward = FixedSizeForward(forward, input_size, scale)
             common = fixed_size_tiles(common, input_size, logger)
         logger.info("model: %s (ONNX, x%d)", model_path, scale)
-        return _described(SRInference(forward, scale, **common),
-                          _log_choice(logger, backend, name, forward, exported=False))
+        return SRInference(forward, scale, runtime=_log_choice(logger, backend, name, forward, exported=False),
+                           **common)
     generator = load_generator(model_path, overrides, interp=interp, plugins=plugins, prefer_ema=prefer_ema,
                                strict=strict, logger=logger, option=option, search_dirs=search_dirs)
     logger.info("model: %s, %s", generator.weights, generator.description)
@@ -143,11 +138,11 @@ def load_inference(model_path, settings=None, backend="auto", device="auto", ove
         name, forward, folder = _onnx_from_weights(generator, model_path, device, candidates,
                                                    dict(settings, half=half), logger)
         if forward is not None:
-            return _described(SRInference(forward, generator.scale, resources=[folder], **common),
-                              _log_choice(logger, backend, name, forward, exported=True))
+            return SRInference(forward, generator.scale, resources=[folder],
+                               runtime=_log_choice(logger, backend, name, forward, exported=True), **common)
     if settings["compile"] and not settings["tile"]:
         logger.warning("compile without --tile recompiles for every new image size")
     autocast = (" fp16 autocast" if device.type == "cuda" else " bf16 autocast") if half else ""
     logger.info("backend: PyTorch%s (%s)", autocast, "asked" if backend == "torch" else "auto")
-    return _described(SRInference(generator.net, generator.scale, half=half, device=device, channels_last=True,
-                                  compile=settings["compile"], **common), f"PyTorch{autocast} on {device.type}")
+    return SRInference(generator.net, generator.scale, half=half, device=device, channels_last=True,
+                       compile=settings["compile"], runtime=f"PyTorch{autocast} on {device.type}", **common)

@@ -50,7 +50,7 @@ def _export_dynamo(model, sample, path, opset, fixed_size=False):
                           external_data=False, verbose=False)
 
 
-def _add_metadata(path, metadata):
+def add_metadata(path, metadata):
     import onnx
 
     model = onnx.load(path)
@@ -100,7 +100,7 @@ def export_onnx(net, path, opset=17, half=False, metadata=None, exporter="torchs
             detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
             other = EXPORTERS[1 - EXPORTERS.index(exporter)]
             raise RwsrError(f"{path}: ONNX export failed ({detail}); try --exporter {other} or another --opset") from None
-        _add_metadata(tmp_path, dict(metadata or {}, precision="fp16" if half else "fp32"))
+        add_metadata(tmp_path, dict(metadata or {}, precision="fp16" if half else "fp32"))
 
     atomic_write(os.fspath(path), write)
     return path

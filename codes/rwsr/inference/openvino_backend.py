@@ -47,16 +47,14 @@ def half_precision(capabilities):
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_precisions():
-    """Inference precisions this CPU runs natively in OpenVINO: ("f32",) plus "bf16" and/or "f16";
-    ("f32",) without OpenVINO."""
+def cpu_half_precision():
+    """half_precision() of this CPU, asked of OpenVINO once; None without OpenVINO."""
     if not openvino_available():
-        return ("f32",)
+        return None
     import openvino
 
     with signal_stack_kept():
-        capabilities = openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    return ("f32",) + tuple(name for name, key in (("bf16", "BF16"), ("f16", "FP16")) if key in capabilities)
+        return half_precision(openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
 def openvino_message(err):
@@ -107,7 +105,7 @@ class OpenVinoForward:
     half: bf16 inference precision where the CPU supports it (f16 on ARM CPUs that have it);
     fp32 otherwise, with a note saying so. Without half the precision is f32 even
     on CPUs where OpenVINO would pick bf16 by itself. precision ("f32", "bf16"), when given,
-    is used as it is (the caller checked cpu_precisions()).
+    is used as it is (the caller checked cpu_half_precision()).
     Call it with the model's inputs, positional in the model's order or by name.
     cache_dir: OpenVINO's model cache; None uses default_cache_dir(), "" disables it.
     Model files OpenVINO cannot read or compile raise a one-line RwsrError. `notes` holds
@@ -142,7 +140,7 @@ class OpenVinoForward:
         elif half:
             raise ValueError("give half or precision, not both")
         if half:
-            precision = half_precision(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+            precision = cpu_half_precision()
             if precision is None:
                 precision = "f32"
                 self.notes.append("this CPU has neither bf16 nor f16 support in OpenVINO: --half runs fp32")

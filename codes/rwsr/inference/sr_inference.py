@@ -31,11 +31,12 @@ class SRInference:
     ensemble: x8 self-ensemble; back_projection: iterations of back-projection (0: off).
     half, channels_last, compile: see TorchForward.
     resources: objects with cleanup() (temporary folders) released by close().
+    runtime: what runs the model, as load_inference logs it (metrics.json's `runtime`).
     """
 
     def __init__(self, net, scale, tile=0, tile_pad=16, ensemble=False, half=False, device="auto",
                  back_projection=0, back_projection_weight=1.0, tile_batch=0,
-                 channels_last=False, compile=False, resources=()):
+                 channels_last=False, compile=False, resources=(), runtime=None):
         if tile < 0 or tile_pad < 0:
             raise ValueError(f"tile ({tile}) and tile_pad ({tile_pad}) must not be negative")
         self.scale = int(scale)
@@ -49,7 +50,7 @@ class SRInference:
         self.device = self.backend.device
         self.forward = EnsembleForward(self.backend) if ensemble else self.backend
         self.resources = list(resources)
-        self.runtime = None  # what runs the model, as load_inference logs it (metrics.json's `runtime`)
+        self.runtime = runtime
         self._batch_sizes = {}  # (window_h, window_w) -> tiles per batch, measured once
 
     def close(self):

@@ -17,8 +17,10 @@ import torch
 from torch import nn
 
 from ..utils.errors import RwsrError
+from ..utils.tensor_image import tensor_to_uint8
 from ..utils.torch_compat import torchscript_onnx_kwargs
-from .openvino_backend import OpenVinoForward, cpu_precisions, signal_stack_kept
+from .onnx_export import add_metadata
+from .openvino_backend import OpenVinoForward, cpu_half_precision, signal_stack_kept
 
 MAX_LEVELS = 1
 CHECK_SIZE = 32  # LR side of the check photo: about 0.7 s at the official size
@@ -47,36 +49,32 @@ def staged_reference(net, x):
     return net.head_stage(x, net.trunk_stage(net.stem(x)))
 
 
-def _export(module, samples, names, path, opset=17):
-    axes = {name: {0: "batch", 2: f"{name}_height", 3: f"{name}_width"} for name in names}
+def export_graph(module, samples, inputs, outputs, path, opset=17):
+    """module traced on samples to ONNX at path, batch, height and width of every named input and
+    output dynamic (each its own sizes)."""
+    axes = {name: {0: "batch", 2: f"{name}_height", 3: f"{name}_width"} for name in inputs + outputs}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation notice
-        torch.onnx.export(module, samples, path, input_names=list(names[:-1]), output_names=[names[-1]],
+        torch.onnx.export(module, samples, path, input_names=inputs, output_names=outputs,
                           dynamic_axes=axes, opset_version=opset, **torchscript_onnx_kwargs())
     return path
 
 
 def export_stages(net, folder, metadata):
     """(stem.onnx, trunk.onnx, head.onnx) in folder; head.onnx carries metadata (the scale)."""
-    import onnx
-
     net = net.eval().float()
     lr = torch.rand(1, 3, 32, 32)
     with torch.no_grad():  # not inference_mode: the exporter traces with these tensors
         fea = net.stem(lr)
         trunk = net.trunk_stage(fea)
-    stages = (("stem", (lr,), ("lr", "fea")), ("trunk_stage", (fea,), ("fea", "trunk")),
-              ("head_stage", (lr, trunk), ("lr", "trunk", "sr")))
+    stages = (("stem", (lr,), ["lr"], ["fea"]), ("trunk_stage", (fea,), ["fea"], ["trunk"]),
+              ("head_stage", (lr, trunk), ["lr", "trunk"], ["sr"]))
     try:
-        paths = [_export(_Stage(net, method), samples, names, os.path.join(folder, f"{method}.onnx"))
-                 for method, samples, names in stages]
+        paths = [export_graph(_Stage(net, method), samples, inputs, outputs, os.path.join(folder, f"{method}.onnx"))
+                 for method, samples, inputs, outputs in stages]
     except Exception as err:  # exporter failures come in many types
         raise RwsrError(f"two-precision export failed ({str(err).strip()[:160] or type(err).__name__})") from None
-    model = onnx.load(paths[-1])
-    for key, value in dict(metadata, precision="fp32").items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = str(key), str(value)
-    onnx.save(model, paths[-1])
+    add_metadata(paths[-1], dict(metadata, precision="fp32"))
     return paths
 
 
@@ -159,19 +157,16 @@ def check_photo(size=CHECK_SIZE):
     return torch.from_numpy(photo).permute(2, 0, 1)[None].float().div_(255.0)
 
 
-def _uint8(y):
-    return np.round(y.clamp(0.0, 1.0).numpy() * 255.0).astype(np.int16)
-
-
 def levels_apart(a, b):
-    return int(np.abs(_uint8(a) - _uint8(b)).max())
+    """Largest difference of two 1xCxHxW images in 8-bit levels."""
+    return int(np.abs(tensor_to_uint8(a).astype(np.int16) - tensor_to_uint8(b)).max())
 
 
 def staged_forward(net, folder, metadata, threads=0, cache_dir=None, logger=None):
     """The two-precision StagedForward of net, checked against net's PyTorch fp32 forward on a
     real photo; None when this CPU has no native bf16 or the check fails (logged): the caller
     then runs fp32 as one graph."""
-    if "bf16" not in cpu_precisions():
+    if cpu_half_precision() != "bf16":
         return None
     paths = export_stages(net, folder, metadata)
     paths[1], _ = keep_sums_in_fp32(paths[1])
